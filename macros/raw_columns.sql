@@ -1,0 +1,65 @@
+{#- Portable helpers for turning raw text or typed values into clean columns. -#}
+
+{#- A stable id for a raw row: the file's base name and the row's position in it. -#}
+{% macro raw_row_id() -%}
+    {{ return(adapter.dispatch('raw_row_id', 'globalshop')()) }}
+{%- endmacro %}
+
+{% macro duckdb__raw_row_id() -%}
+    parse_filename(filename) || ':' || cast(file_row_number as varchar)
+{%- endmacro %}
+
+
+{#- Text as it was in the file, trimmed, with empty strings as null. -#}
+{% macro clean_text(expr) -%}
+    nullif(trim(cast({{ expr }} as {{ dbt.type_string() }})), '')
+{%- endmacro %}
+
+
+{#- A timestamp from a typed value or text, including the event log's trailing " UTC" and the
+    month/day/year form of the Kaggle copy of Online Retail. Null when it cannot be read. -#}
+{% macro parse_timestamp(expr) -%}
+    {{ return(adapter.dispatch('parse_timestamp', 'globalshop')(expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__parse_timestamp(expr) -%}
+    coalesce(
+        try_cast(replace(cast({{ expr }} as varchar), ' UTC', '') as timestamp),
+        try_strptime(cast({{ expr }} as varchar), '%m/%d/%Y %H:%M')
+    )
+{%- endmacro %}
+
+
+{#- A date written day-month-year, as Customer Personality Analysis writes Dt_Customer. -#}
+{% macro parse_date_dmy(expr) -%}
+    {{ return(adapter.dispatch('parse_date_dmy', 'globalshop')(expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__parse_date_dmy(expr) -%}
+    coalesce(
+        try_cast(try_strptime(cast({{ expr }} as varchar), '%d-%m-%Y') as date),
+        try_cast(cast({{ expr }} as varchar) as date)
+    )
+{%- endmacro %}
+
+
+{#- A numeric id written as an integer or as a float ("17850.0"), as text. Null when not numeric. -#}
+{% macro clean_numeric_id(expr) -%}
+    cast(cast({{ dbt.safe_cast(clean_text(expr), 'double') }} as {{ dbt.type_bigint() }}) as {{ dbt.type_string() }})
+{%- endmacro %}
+
+
+{#- A key that carries its source system, so ids from two sources never collide. -#}
+{% macro source_key(source_system_expr, id_expr) -%}
+    case when {{ id_expr }} is not null then {{ dbt.concat([source_system_expr, "':'", id_expr]) }} end
+{%- endmacro %}
+
+
+{#- A date written as yyyymmdd, as in the CDNOW master file. -#}
+{% macro parse_date_compact(expr) -%}
+    {{ return(adapter.dispatch('parse_date_compact', 'globalshop')(expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__parse_date_compact(expr) -%}
+    try_cast(try_strptime(cast({{ expr }} as varchar), '%Y%m%d') as date)
+{%- endmacro %}

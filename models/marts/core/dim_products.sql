@@ -1,0 +1,136 @@
+-- One row per product of every source. Invoice products take their most frequent description and
+-- price; event-log products their category, brand and most recent price.
+
+with
+
+invoice_lines as (
+
+    select * from {{ ref('fct_order_lines') }}
+    where source_system in ('online_retail', 'online_retail_ii')
+
+),
+
+events as (
+
+    select * from {{ ref('fct_events') }}
+
+),
+
+cdnow_lines as (
+
+    select * from {{ ref('fct_order_lines') }}
+    where source_system = 'cdnow'
+
+),
+
+invoice_descriptions as (
+
+    select
+        product_id,
+        description,
+        row_number() over (
+            partition by product_id order by count(*) desc, description
+        ) as popularity_rank
+
+    from invoice_lines
+    where description is not null
+    group by product_id, description
+
+),
+
+invoice_prices as (
+
+    select
+        product_id,
+        unit_price,
+        row_number() over (
+            partition by product_id order by count(*) desc, unit_price
+        ) as popularity_rank
+
+    from invoice_lines
+    group by product_id, unit_price
+
+),
+
+invoice_products as (
+
+    select
+        invoice_lines.product_id,
+        min(invoice_lines.source_system) as source_system,
+        min(invoice_lines.source_product_id) as source_product_id,
+        min(invoice_descriptions.description) as description,
+        cast(null as {{ dbt.type_string() }}) as category,
+        cast(null as {{ dbt.type_string() }}) as brand,
+        min(invoice_prices.unit_price) as unit_price,
+        min(invoice_lines.ordered_at) as first_seen_at,
+        max(invoice_lines.ordered_at) as last_seen_at
+
+    from invoice_lines
+    left join invoice_descriptions
+        on invoice_lines.product_id = invoice_descriptions.product_id
+        and invoice_descriptions.popularity_rank = 1
+    left join invoice_prices
+        on invoice_lines.product_id = invoice_prices.product_id
+        and invoice_prices.popularity_rank = 1
+    group by invoice_lines.product_id
+
+),
+
+latest_event_per_product as (
+
+    select
+        *,
+        row_number() over (partition by product_id order by event_at desc, event_id desc)
+            as recency_rank
+
+    from events
+
+),
+
+event_products as (
+
+    select
+        latest.product_id,
+        latest.source_system,
+        {{ dbt.split_part('latest.product_id', "':'", 2) }} as source_product_id,
+        latest.category_code as description,
+        latest.category_code as category,
+        latest.brand,
+        latest.price as unit_price,
+        seen.first_seen_at,
+        seen.last_seen_at
+
+    from latest_event_per_product as latest
+    inner join (
+        select product_id, min(event_at) as first_seen_at, max(event_at) as last_seen_at
+        from events
+        group by product_id
+    ) as seen
+        on latest.product_id = seen.product_id
+    where latest.recency_rank = 1
+
+),
+
+cdnow_products as (
+
+    select
+        product_id,
+        min(source_system) as source_system,
+        min(source_product_id) as source_product_id,
+        'Compact disc (title not recorded)' as description,
+        'music.cd' as category,
+        cast(null as {{ dbt.type_string() }}) as brand,
+        avg(unit_price) as unit_price,
+        min(ordered_at) as first_seen_at,
+        max(ordered_at) as last_seen_at
+
+    from cdnow_lines
+    group by product_id
+
+)
+
+select * from invoice_products
+union all
+select * from event_products
+union all
+select * from cdnow_products

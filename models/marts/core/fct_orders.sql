@@ -1,0 +1,30 @@
+-- One row per order. A cancellation invoice is an order of its own, flagged, with a negative
+-- amount, so summing net_amount over a customer's orders nets returns against purchases.
+
+with
+
+order_lines as (
+
+    select * from {{ ref('fct_order_lines') }}
+
+)
+
+select
+    order_id,
+    min(customer_id) as customer_id,
+    min(source_system) as source_system,
+    min(source_order_id) as source_order_id,
+    min(country) as country,
+    min(ordered_at) as ordered_at,
+    min(ordered_on) as ordered_on,
+    count(*) as line_count,
+    count(distinct product_id) as distinct_product_count,
+    sum(quantity) as item_quantity,
+    sum(case when line_amount > 0 then line_amount else 0 end) as gross_amount,
+    sum(case when line_amount < 0 then -line_amount else 0 end) as cancelled_amount,
+    sum(line_amount) as net_amount,
+    {{ bool_or_portable('is_cancellation') }} as is_cancellation,
+    min(customer_id) is null as is_guest
+
+from order_lines
+group by order_id

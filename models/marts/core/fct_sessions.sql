@@ -1,0 +1,45 @@
+-- One row per browsing session, with the view -> cart -> purchase funnel it reached.
+
+with
+
+events as (
+
+    select * from {{ ref('fct_events') }}
+
+),
+
+sessions as (
+
+    select
+        session_id,
+        min(customer_id) as customer_id,
+        min(source_system) as source_system,
+        min(event_at) as started_at,
+        max(event_at) as ended_at,
+        count(*) as event_count,
+        count(distinct product_id) as distinct_product_count,
+        sum(case when event_type = 'view' then 1 else 0 end) as view_count,
+        sum(case when event_type = 'cart' then 1 else 0 end) as cart_count,
+        sum(case when event_type = 'remove_from_cart' then 1 else 0 end) as remove_from_cart_count,
+        sum(case when event_type = 'purchase' then 1 else 0 end) as purchase_count,
+        sum(case when event_type = 'purchase' then price else 0 end) as purchase_amount
+
+    from events
+    group by session_id
+
+)
+
+select
+    *,
+    {{ dbt.datediff('started_at', 'ended_at', 'second') }} as duration_seconds,
+    view_count > 0 as has_view,
+    cart_count > 0 as has_cart,
+    purchase_count > 0 as has_purchase,
+    -- funnel stages are cumulative: a purchase without a cart event still passed the cart stage
+    case
+        when purchase_count > 0 then 'purchase'
+        when cart_count > 0 then 'cart'
+        else 'view'
+    end as funnel_stage
+
+from sessions
