@@ -1,0 +1,116 @@
+"""The `globalshop` command: generate or import raw data, build the warehouse, and score it."""
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from ml import paths
+from ml.data.formats import RAW_FORMATS
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed without a stack trace."""
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from ml.data.generator import generate_shop
+
+    raw_dir = paths.raw_dir()
+    for kind in ("online-retail-ii", "events", "customer-profiles"):
+        # a previous shop's part files would otherwise mix with the new ones
+        shutil.rmtree(raw_dir / RAW_FORMATS[kind].folder, ignore_errors=True)
+    summary = generate_shop(raw_dir, scale=args.scale, seed=args.seed)
+    print(f"Generated a shop at scale {args.scale} (seed {args.seed}) under {raw_dir}")
+    for key, value in summary.items():
+        print(f"  {key}: {value:,}" if isinstance(value, int) else f"  {key}: {value}")
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from ml.data.importer import import_file
+
+    path = Path(args.path) if args.path else None
+    if path is None and args.kind != "cdnow":
+        raise UserError(f"`globalshop data import {args.kind}` needs the path of your file.")
+    result = import_file(args.kind, path, paths.raw_dir(), replace=not args.append)
+    print(f"Imported {result.rows:,} rows of {args.kind} into {result.written_path}")
+    for warning in result.warnings:
+        print(f"  warning: {warning}")
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    from ml.data.download import download_online_retail_ii
+
+    download_online_retail_ii(paths.home() / "data" / "downloads", raw_dir=paths.raw_dir())
+
+
+def cmd_build(args: argparse.Namespace) -> None:
+    from ml.build import build
+
+    print(f"Building the warehouse for {paths.home()} (dbt output: logs/dbt_build.log) ...")
+    result = build(args.dbt_args)
+    print(result.summary)
+    if not result.succeeded:
+        raise UserError(f"dbt build failed after {result.seconds:.0f} s; full output in {result.log_path}")
+    print(f"Built in {result.seconds:.0f} s; dbt's output is in {result.log_path}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    if not any(paths.raw_dir().glob("*/*.parquet")):
+        cmd_generate(args)
+    else:
+        print(f"Using the raw data already under {paths.raw_dir()}")
+    cmd_build(argparse.Namespace(dbt_args=[]))
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="globalshop",
+        description="GlobalShop customer analytics: raw e-commerce data to customer scores. "
+                    "Files live under $GLOBALSHOP_HOME (default: the repository).")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="generate, import or download raw data")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    generate = data_commands.add_parser("generate", help="generate a realistic shop in the public formats")
+    generate.add_argument("--scale", type=float, default=1.0,
+                          help="1.0 is the size of UCI Online Retail plus 1M events (default 1.0)")
+    generate.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    generate.set_defaults(handler=cmd_generate)
+    importing = data_commands.add_parser("import", help="import a real file into data/raw/<kind>/")
+    importing.add_argument("kind", choices=sorted(RAW_FORMATS))
+    importing.add_argument("path", nargs="?", help="CSV, Parquet or .xlsx file (none for cdnow)")
+    importing.add_argument("--append", action="store_true",
+                           help="add to the kind's files instead of replacing them")
+    importing.set_defaults(handler=cmd_import)
+    download = data_commands.add_parser("download", help="download a public data set")
+    download.add_argument("dataset", choices=["online-retail-ii"])
+    download.set_defaults(handler=cmd_download)
+
+    build = commands.add_parser("build", help="run `dbt build` on this shop's data")
+    build.add_argument("dbt_args", nargs=argparse.REMAINDER, help="extra arguments for dbt build")
+    build.set_defaults(handler=cmd_build)
+
+    demo = commands.add_parser("demo", help="generate the default shop if there is no data, then build")
+    demo.add_argument("--scale", type=float, default=1.0)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.set_defaults(handler=cmd_demo)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as error:
+        # the importer's and the warehouse's errors already say what is wrong and how to fix it
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
