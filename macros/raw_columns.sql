@@ -43,9 +43,13 @@
 {%- endmacro %}
 
 
-{#- A numeric id written as an integer or as a float ("17850.0"), as text. Null when not numeric. -#}
+{#- A numeric id written as an integer or as a float ("17850.0"), as text. Null when not
+    numeric. Integers are read as integers first: 19-digit category ids lose digits as doubles. -#}
 {% macro clean_numeric_id(expr) -%}
-    cast(cast({{ dbt.safe_cast(clean_text(expr), 'double') }} as {{ dbt.type_bigint() }}) as {{ dbt.type_string() }})
+    cast(coalesce(
+        {{ dbt.safe_cast(clean_text(expr), dbt.type_bigint()) }},
+        cast({{ dbt.safe_cast(clean_text(expr), 'double') }} as {{ dbt.type_bigint() }})
+    ) as {{ dbt.type_string() }})
 {%- endmacro %}
 
 
@@ -55,11 +59,14 @@
 {%- endmacro %}
 
 
-{#- A date written as yyyymmdd, as in the CDNOW master file. -#}
+{#- A date, typed or as ISO text, or written as yyyymmdd as in the CDNOW master file. -#}
 {% macro parse_date_compact(expr) -%}
     {{ return(adapter.dispatch('parse_date_compact', 'globalshop')(expr)) }}
 {%- endmacro %}
 
 {% macro duckdb__parse_date_compact(expr) -%}
-    try_cast(try_strptime(cast({{ expr }} as varchar), '%Y%m%d') as date)
+    coalesce(
+        try_cast(try_strptime(cast({{ expr }} as varchar), '%Y%m%d') as date),
+        try_cast(cast({{ expr }} as varchar) as date)
+    )
 {%- endmacro %}

@@ -1,0 +1,32 @@
+# The two commands of the README: `make demo` builds the warehouse on generated data,
+# `make test` runs the tests. Both create or reuse the virtual environment in .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SCALE ?= 1
+SEED ?= 42
+
+.PHONY: setup demo test test-fast docs clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(BIN)/globalshop demo --scale $(SCALE) --seed $(SEED)
+
+test: setup
+	$(BIN)/pytest
+
+test-fast: setup
+	$(BIN)/pytest -m "not slow"
+
+docs: setup
+	DBT_PROFILES_DIR=. $(BIN)/dbt docs generate && DBT_PROFILES_DIR=. $(BIN)/dbt docs serve
+
+clean:
+	rm -rf target logs warehouse/*.duckdb
