@@ -60,7 +60,13 @@ def build(extra_arguments: list[str] | None = None) -> BuildResult:
     seconds = time.perf_counter() - started
     if return_code != 0:
         return BuildResult(False, seconds, log_path, failure_summary(log_path))
-    return BuildResult(True, seconds, log_path, warehouse_summary())
+    return BuildResult(True, seconds, log_path, dbt_totals(log_path) + "\n" + warehouse_summary())
+
+
+def dbt_totals(log_path: Path) -> str:
+    """dbt's closing line (PASS=.. WARN=.. ERROR=..), for the summary."""
+    totals = [line for line in log_path.read_text(errors="replace").splitlines() if "Done. PASS=" in line]
+    return "dbt: " + totals[-1].split("Done. ", 1)[1] if totals else "dbt: no totals in the log"
 
 
 def failure_summary(log_path: Path) -> str:

@@ -2,7 +2,7 @@
 -- or, by default, the day after the last order of the customer's source (sources cover different
 -- years, so one date for all would make every older shop's customers look lost).
 -- Scores run 1 (worst) to 5 (best) by quintile; ties share a score, so equal customers are
--- never split across scores by an arbitrary order.
+-- never split across scores by an arbitrary order. Segments come from the seed rfm_segment_map.
 
 with
 
@@ -74,23 +74,42 @@ scored as (
 
     from with_recency
 
+),
+
+segment_map as (
+
+    select * from {{ ref('rfm_segment_map') }}
+
+),
+
+segments as (
+
+    select * from {{ ref('rfm_segments') }}
+
 )
 
 select
-    customer_id,
-    source_system,
-    cast(as_of_date as date) as as_of_date,
-    last_order_on,
-    recency_days,
-    frequency,
-    monetary,
-    recency_score,
-    frequency_score,
-    monetary_score,
+    scored.customer_id,
+    scored.source_system,
+    cast(scored.as_of_date as date) as as_of_date,
+    scored.last_order_on,
+    scored.recency_days,
+    scored.frequency,
+    scored.monetary,
+    scored.recency_score,
+    scored.frequency_score,
+    scored.monetary_score,
     {{ dbt.concat([
-        "cast(recency_score as " ~ dbt.type_string() ~ ")",
-        "cast(frequency_score as " ~ dbt.type_string() ~ ")",
-        "cast(monetary_score as " ~ dbt.type_string() ~ ")"
-    ]) }} as rfm_cell
+        "cast(scored.recency_score as " ~ dbt.type_string() ~ ")",
+        "cast(scored.frequency_score as " ~ dbt.type_string() ~ ")",
+        "cast(scored.monetary_score as " ~ dbt.type_string() ~ ")"
+    ]) }} as rfm_cell,
+    segment_map.segment as rfm_segment,
+    segments.segment_order as rfm_segment_order,
+    segments.suggested_action
 
 from scored
+left join segment_map
+    on scored.recency_score = segment_map.recency_score
+    and scored.frequency_score = segment_map.frequency_score
+left join segments on segment_map.segment = segments.segment
