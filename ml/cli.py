@@ -32,16 +32,13 @@ def cmd_import(args: argparse.Namespace) -> None:
     path = Path(args.path) if args.path else None
     if path is None and args.kind != "cdnow":
         raise UserError(f"`globalshop data import {args.kind}` needs the path of your file.")
-    result = import_file(args.kind, path, paths.raw_dir(), replace=not args.append)
-    print(f"Imported {result.rows:,} rows of {args.kind} into {result.written_path}")
-    for warning in result.warnings:
-        print(f"  warning: {warning}")
+    print(import_file(args.kind, path, paths.raw_dir(), replace=not args.append))
 
 
 def cmd_download(args: argparse.Namespace) -> None:
     from ml.data.download import download_online_retail_ii
 
-    download_online_retail_ii(paths.home() / "data" / "downloads", raw_dir=paths.raw_dir())
+    print(download_online_retail_ii(paths.home() / "data" / "downloads", raw_dir=paths.raw_dir()))
 
 
 def cmd_build(args: argparse.Namespace) -> None:
@@ -105,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError) as error:
-        # the importer's and the warehouse's errors already say what is wrong and how to fix it
+    except (ValueError, OSError, RuntimeError) as error:
+        # the importer's, downloader's and warehouse's errors say what is wrong and how to fix it
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
