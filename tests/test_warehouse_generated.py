@@ -1,0 +1,82 @@
+"""The whole path on a small generated shop, through the `globalshop` command as a user runs it."""
+
+import duckdb
+import pytest
+from warehouse_helpers import query, shop_home
+
+from ml import paths
+from ml.cli import main
+from ml.quality import validate_marts
+
+SOURCES = ["customer_profiles", "events", "online_retail_ii"]
+
+
+@pytest.fixture(scope="module")
+def generated_shop(tmp_path_factory):
+    home = tmp_path_factory.mktemp("generated_shop")
+    with shop_home(home):
+        assert main(["data", "generate", "--scale", "0.02", "--seed", "7"]) == 0
+        assert main(["build"]) == 0
+    return home
+
+
+def test_build_reconciles_every_generated_source(generated_shop):
+    rows = query(generated_shop, "select source_system, raw_rows, unaccounted_rows "
+                                 "from data_quality.source_reconciliation order by 1")
+    assert [source for source, _, _ in rows] == SOURCES
+    assert all(raw > 0 and unaccounted == 0 for _, raw, unaccounted in rows)
+
+
+def test_generated_dirt_is_quarantined_with_reasons(generated_shop):
+    reasons = {reason for (reason,) in query(
+        generated_shop, "select distinct rejection_reason from data_quality.quarantined_rows")}
+    assert {"duplicate_line", "non_product_code", "non_positive_price"} <= reasons
+
+
+@pytest.mark.parametrize("table", ["fct_order_lines", "fct_orders", "dim_customers", "dim_products",
+                                   "fct_events", "fct_sessions", "dim_customer_profiles",
+                                   "customer_rfm"])
+def test_every_mart_has_rows(generated_shop, table):
+    [(rows,)] = query(generated_shop, f"select count(*) from {table}")
+    assert rows > 0
+
+
+def test_cancellations_guests_and_funnels_survive_into_the_marts(generated_shop):
+    [(cancellations, guests)] = query(
+        generated_shop, "select sum(case when is_cancellation then 1 else 0 end), "
+                        "sum(case when is_guest then 1 else 0 end) from fct_orders")
+    stages = {stage for (stage,) in query(generated_shop, "select distinct funnel_stage from fct_sessions")}
+    assert cancellations > 0 and guests > 0
+    assert stages == {"view", "cart", "purchase"}
+
+
+def test_every_rfm_segment_is_named(generated_shop):
+    [(unnamed,)] = query(generated_shop, "select count(*) from customer_rfm where rfm_segment is null")
+    [(segments,)] = query(generated_shop, "select count(distinct rfm_segment) from customer_rfm")
+    assert unnamed == 0 and segments >= 8
+
+
+def test_great_expectations_suite_passes(generated_shop):
+    with shop_home(generated_shop):
+        connection = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+    try:
+        results = validate_marts(connection)
+    finally:
+        connection.close()
+    assert [(r.table, r.failures) for r in results if not r.success] == []
+
+
+def test_a_shop_with_only_one_source_builds_the_others_empty(tmp_path, customer_profiles_file, capsys):
+    with shop_home(tmp_path):
+        assert main(["data", "import", "customer-profiles", str(customer_profiles_file)]) == 0
+        assert main(["build"]) == 0
+    assert query(tmp_path, "select count(*) from fct_order_lines") == [(0,)]
+    assert query(tmp_path, "select count(*) from dim_customers") == [(2_240,)]
+    log = (tmp_path / "logs" / "dbt_build.log").read_text()
+    assert "No raw files for source events.events" in log
+
+
+def test_import_without_a_path_is_a_user_error_not_a_traceback(tmp_path, capsys):
+    with shop_home(tmp_path):
+        assert main(["data", "import", "events"]) == 1
+    assert "needs the path of your file" in capsys.readouterr().err
