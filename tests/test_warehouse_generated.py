@@ -1,10 +1,13 @@
 """The whole path on a small generated shop, through the `globalshop` command as a user runs it."""
 
+import json
+
 import duckdb
 import pytest
 from warehouse_helpers import query, shop_home
 
 from ml import paths
+from ml.build import run_dbt
 from ml.cli import main
 from ml.quality import validate_marts
 
@@ -80,3 +83,22 @@ def test_import_without_a_path_is_a_user_error_not_a_traceback(tmp_path, capsys)
     with shop_home(tmp_path):
         assert main(["data", "import", "events"]) == 1
     assert "needs the path of your file" in capsys.readouterr().err
+
+
+def test_docs_generate_works_and_every_model_and_column_is_documented(generated_shop):
+    with shop_home(generated_shop):
+        return_code, log_path = run_dbt(["docs", "generate"], "dbt_docs.log")
+    assert return_code == 0, log_path.read_text()[-2000:]
+    manifest = json.loads((generated_shop / "target" / "manifest.json").read_text())
+    catalog = json.loads((generated_shop / "target" / "catalog.json").read_text())
+    undocumented = []
+    for unique_id, table in catalog["nodes"].items():
+        node = manifest["nodes"][unique_id]
+        if node["resource_type"] not in ("model", "seed"):
+            continue  # stored test failures
+        if not node["description"]:
+            undocumented.append(node["name"])
+        documented = {name.lower() for name, column in node["columns"].items() if column["description"]}
+        undocumented += [f"{node['name']}.{column}" for column in table["columns"]
+                         if column.lower() not in documented]
+    assert undocumented == []
