@@ -1,7 +1,6 @@
 """The `globalshop` command: generate or import raw data, build the warehouse, and score it."""
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -17,13 +16,13 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from ml.data.generator import generate_shop
 
     raw_dir = paths.raw_dir()
-    for kind in ("online-retail-ii", "events", "customer-profiles"):
-        # a previous shop's part files would otherwise mix with the new ones
-        shutil.rmtree(raw_dir / RAW_FORMATS[kind].folder, ignore_errors=True)
     summary = generate_shop(raw_dir, scale=args.scale, seed=args.seed)
     print(f"Generated a shop at scale {args.scale} (seed {args.seed}) under {raw_dir}")
-    for key, value in summary.items():
-        print(f"  {key}: {value:,}" if isinstance(value, int) else f"  {key}: {value}")
+    for kind in ("online_retail_ii", "events", "customer_profiles"):
+        details = ", ".join(f"{key} {value:,}" if isinstance(value, int) else f"{key} {value}"
+                            for key, value in summary[kind].items())
+        print(f"  {kind}: {details}")
+    print(f"  in {summary['seconds']:.1f} s")
 
 
 def cmd_import(args: argparse.Namespace) -> None:
