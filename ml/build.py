@@ -1,9 +1,13 @@
-"""`globalshop build`: run dbt on a shop's data and print a short summary of what was built.
+"""`globalshop build`: run dbt on a shop's data, publish the warehouse only when every model built
+and every test passed, and print a short summary of what was built.
 
-dbt's own output goes to a log file under the shop's home (logs/dbt_build.log); on failure the
-failing lines are shown with the log's path.
+dbt writes to a private building file; see ml/publish.py for how the published warehouse is
+swapped in atomically, so readers never see a failed or half-finished build. dbt's own output goes
+to a log file under the shop's home (logs/dbt_build.log); on failure the failing lines are shown
+with the log's path.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +15,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from ml import paths
+from ml.data.formats import RAW_FORMATS
+from ml.publish import build_lock, building_path, discard_building_files, publish
 from ml.warehouse import connect, table_exists
 
 
@@ -23,14 +32,19 @@ class BuildResult:
     summary: str
 
 
-def dbt_environment() -> dict[str, str]:
+class RawFilesError(ValueError):
+    """A file under data/raw cannot be read as its source; the message names it and the fix."""
+
+
+def dbt_environment(warehouse: Path | None = None) -> dict[str, str]:
     """Environment for a dbt run of this shop: the repo's profile, and target and log folders
-    under the shop's home so several shops can be built side by side."""
+    under the shop's home so several shops can be built side by side. ``warehouse`` is the DuckDB
+    file dbt writes (default: the published warehouse)."""
     home = paths.home()
     environment = dict(os.environ)
     environment.update({
         "GLOBALSHOP_HOME": str(home),
-        "GLOBALSHOP_WAREHOUSE": str(paths.warehouse_path()),
+        "GLOBALSHOP_WAREHOUSE": str(warehouse or paths.warehouse_path()),
         "DBT_PROFILES_DIR": str(paths.PROJECT_DIR),
         "DBT_PROJECT_DIR": str(paths.PROJECT_DIR),
         "DBT_TARGET_PATH": str(home / "target"),
@@ -40,8 +54,13 @@ def dbt_environment() -> dict[str, str]:
     return environment
 
 
-def run_dbt(arguments: list[str], log_name: str) -> tuple[int, Path]:
-    """Run a dbt command on this shop; its console output goes to logs/<log_name>."""
+def run_dbt(arguments: list[str], log_name: str, warehouse: Path | None = None,
+            pass_fds: tuple[int, ...] = ()) -> tuple[int, Path]:
+    """Run a dbt command on this shop; its console output goes to logs/<log_name>.
+
+    ``warehouse`` is the DuckDB file dbt connects to (default: the published warehouse; a string
+    such as ":memory:" for commands that only read raw files). ``pass_fds`` are kept open in dbt.
+    """
     home = paths.home()
     (home / "logs").mkdir(parents=True, exist_ok=True)
     paths.warehouse_path().parent.mkdir(parents=True, exist_ok=True)
@@ -49,18 +68,85 @@ def run_dbt(arguments: list[str], log_name: str) -> tuple[int, Path]:
     with open(log_path, "w") as log:
         process = subprocess.run(
             [sys.executable, "-m", "dbt.cli.main", *arguments],
-            cwd=paths.PROJECT_DIR, env=dbt_environment(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=paths.PROJECT_DIR, env=dbt_environment(warehouse), stdout=log,
+            stderr=subprocess.STDOUT, pass_fds=pass_fds,
         )
     return process.returncode, log_path
 
 
 def build(extra_arguments: list[str] | None = None) -> BuildResult:
+    """Run `dbt build` into the building file and publish it when dbt succeeded.
+
+    Raises RawFilesError before running dbt when a raw file cannot be read, and
+    BuildInProgressError when another build of this warehouse is running.
+    """
     started = time.perf_counter()
-    return_code, log_path = run_dbt(["build", *(extra_arguments or [])], "dbt_build.log")
+    check_raw_files(paths.raw_dir())
+    published = paths.warehouse_path()
+    with build_lock(published) as lock:
+        discard_building_files(published)
+        return_code, log_path = run_dbt(["build", *(extra_arguments or [])], "dbt_build.log",
+                                        warehouse=building_path(published), pass_fds=(lock,))
+        if return_code != 0:
+            summary = (failure_summary(log_path) + "\n" + unpublished_note(published))
+            return BuildResult(False, time.perf_counter() - started, log_path, summary)
+        publish(published)
     seconds = time.perf_counter() - started
-    if return_code != 0:
-        return BuildResult(False, seconds, log_path, failure_summary(log_path))
     return BuildResult(True, seconds, log_path, dbt_totals(log_path) + "\n" + warehouse_summary())
+
+
+def unpublished_note(published: Path) -> str:
+    kept = building_path(published)
+    state = (f"the published warehouse {published} is unchanged"
+             if published.exists() else f"nothing was published at {published}")
+    return (f"The build failed, so {state}. The failed build is kept at {kept} for inspection "
+            "(failing rows are in its test_failures schema); the next build replaces it.")
+
+
+def check_raw_files(raw_dir: Path) -> None:
+    """Refuse, before dbt runs, raw files that dbt would fail on: not Parquet, or missing columns.
+
+    Files under data/raw are normally written by `globalshop data import`, which checks them; this
+    catches files copied there by hand.
+    """
+    problems = []
+    for raw_format in RAW_FORMATS.values():
+        for raw_file in sorted((raw_dir / raw_format.folder).glob("*.parquet")):
+            try:
+                columns = pq.read_schema(raw_file).names
+            except (pa.ArrowException, OSError) as error:
+                problems.append(f"{raw_file}: not a readable Parquet file ({error}).")
+                continue
+            missing = [column for column in raw_format.columns if column not in columns]
+            if missing:
+                problems.append(f"{raw_file}: missing column(s) {', '.join(map(repr, missing))} "
+                                f"of kind {raw_format.kind!r}.")
+    if problems:
+        raise RawFilesError(
+            "raw files that dbt cannot read; nothing was built and the published warehouse is "
+            "unchanged:\n  " + "\n  ".join(problems) + "\nRemove them, or bring the original "
+            "files in with `globalshop data import KIND PATH`, which checks and converts them.")
+
+
+def source_freshness() -> dict[str, str]:
+    """Run `dbt source freshness` on this shop's raw files: each source's status (pass, warn,
+    error, or runtime error), as dbt reports it in target/sources.json.
+
+    Freshness is the age of the newest raw file of a source (its modification time), against the
+    thresholds in models/staging/_raw__sources.yml (dbt vars raw_files_warn_after_days and
+    raw_files_error_after_days). It reads only files, so it runs on an in-memory database and
+    never touches the warehouse. Sources without files are left out (they have no age).
+    """
+    with_files = [raw_format.folder for raw_format in RAW_FORMATS.values()
+                  if any((paths.raw_dir() / raw_format.folder).glob("*.parquet"))]
+    if not with_files:
+        return {}
+    selection = [f"source:{folder}" for folder in with_files]
+    run_dbt(["source", "freshness", "--select", *selection], "dbt_source_freshness.log",
+            warehouse=Path(":memory:"))
+    report = json.loads((paths.home() / "target" / "sources.json").read_text())
+    return {result["unique_id"].removeprefix("source.globalshop."): result["status"]
+            for result in report["results"]}
 
 
 def dbt_totals(log_path: Path) -> str:
@@ -85,6 +171,11 @@ SUMMARY_TABLES = [
     ("main", "fct_sessions", "sessions"),
     ("main", "dim_customer_profiles", "customer profiles"),
     ("main", "customer_rfm", "customers with RFM scores"),
+    ("main", "customer_segments", "customers segmented (RFM segment and cluster)"),
+    ("main", "customer_churn_scores", "customers with a churn score"),
+    ("main", "customer_clv", "customers with a lifetime value"),
+    ("main", "customer_campaign_response", "profiled customers with a campaign response score"),
+    ("main", "model_metrics", "model metric rows"),
     ("data_quality", "quarantined_rows", "quarantined raw rows"),
 ]
 

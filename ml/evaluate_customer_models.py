@@ -1,0 +1,194 @@
+"""Measure churn and CLV models out of time on any shop's order lines, against their baselines.
+
+Setup (issue 3): cutoff = ``horizon`` days before the last order; population = customers with a
+purchase before it. Churn is trained at cutoff - horizon on its labels and tested at the cutoff;
+its hyperparameters are tuned one horizon earlier still (train at cutoff - 2 x horizon,
+validate at cutoff - horizon). CLV predicts each customer's revenue in the holdout horizon.
+
+    python -m ml.evaluate_customer_models --order-lines-parquet PATH [--horizon-days 90]
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from ml.churn import (ChurnModel, RecencyBaseline, churn_metrics, probability_no_purchase,
+                      tune_churn_model)
+from ml.clv import (GradientBoostingClv, ProbabilisticClv, fit_transaction_model, naive_revenue,
+                    revenue_metrics, seasonal_index)
+from ml.features import (DAY, churn_labels, customer_features, customer_orders, default_cutoff,
+                         holdout_revenue, require_columns)
+from ml.model_registry import DataWindow, metric_rows, model_version
+
+RFM_COLUMNS = ["log_days_since_last_order", "log_orders", "log_avg_order_value",
+               "log_days_since_first_order"]
+MIN_TUNING_CUSTOMERS = 200
+
+
+def _churn_baselines(train: pd.DataFrame, train_churned: pd.Series, test: pd.DataFrame,
+                     test_churned: pd.Series, horizon_days: int) -> dict[str, dict[str, float]]:
+    """Every baseline measured exactly as the model: fitted at the training cutoff, tested later."""
+    recency = RecencyBaseline().fit(train, train_churned).predict(test)
+    rfm = make_pipeline(StandardScaler(), LogisticRegression()).fit(
+        train[RFM_COLUMNS], train_churned)
+    plain_trees = HistGradientBoostingClassifier(random_state=0).fit(train, train_churned)
+    # BG/NBD needs no labels: fitted on the test cutoff's own history, as it would be deployed.
+    fitter, model_name, _ = fit_transaction_model(test, models=("bg_nbd",))
+    as_series = lambda values: pd.Series(values, index=test.index)  # noqa: E731
+    return {
+        "recency_only": churn_metrics(test_churned, recency),
+        "bg_nbd_p_no_purchase": churn_metrics(
+            test_churned, probability_no_purchase(fitter, test, horizon_days)),
+        "logistic_rfm": churn_metrics(test_churned,
+                                      as_series(rfm.predict_proba(test[RFM_COLUMNS])[:, 1])),
+        "plain_hist_gradient_boosting": churn_metrics(
+            test_churned, as_series(plain_trees.predict_proba(test)[:, 1])),
+    }
+
+
+def evaluate_churn(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int,
+                   run_id: str, events: pd.DataFrame | None = None,
+                   products: pd.DataFrame | None = None) -> pd.DataFrame:
+    """model_metrics rows of the churn model and its baselines, tested at ``cutoff``."""
+    horizon = pd.Timedelta(days=horizon_days)
+    snapshots = {}
+    for name, at in (("tune", cutoff - 2 * horizon), ("train", cutoff - horizon),
+                     ("test", cutoff)):
+        features = customer_features(order_lines, at, events, products)
+        snapshots[name] = (features, churn_labels(order_lines, features.index, at, horizon_days))
+    (tune_x, tune_y), (train_x, train_y), (test_x, test_y) = snapshots.values()
+    if len(tune_x) >= MIN_TUNING_CUSTOMERS and tune_y.nunique() == 2:
+        hyperparameters, _ = tune_churn_model(tune_x, tune_y, train_x, train_y)
+    else:
+        hyperparameters = {}
+    model = ChurnModel(**hyperparameters).fit(train_x, train_y)
+    metrics = churn_metrics(test_y, model.predict(test_x))
+    metrics["churn_rate"] = float(test_y.mean())
+    metrics.update({f"param_{k}": float(v) for k, v in model.params().items()})
+    baselines = _churn_baselines(train_x, train_y, test_x, test_y, horizon_days)
+    window = DataWindow(pd.Timestamp(order_lines["ordered_at"].min()), cutoff - horizon,
+                        cutoff, cutoff + horizon)
+    version = model_version(ChurnModel, {**model.params(), "horizon_days": horizon_days}, window)
+    rows = [metric_rows(run_id, model.name, version, window, metrics, len(test_x), baselines)]
+    for name, values in baselines.items():
+        rows.append(metric_rows(run_id, f"churn_baseline_{name}", "baseline", window, values,
+                                len(test_x)))
+    return pd.concat(rows, ignore_index=True)
+
+
+def evaluate_clv(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int,
+                 run_id: str, events: pd.DataFrame | None = None,
+                 products: pd.DataFrame | None = None) -> pd.DataFrame:
+    """model_metrics rows of both CLV models and the naive baseline on the holdout horizon."""
+    horizon = pd.Timedelta(days=horizon_days)
+    orders = customer_orders(order_lines)
+    index, how = seasonal_index(orders, cutoff, horizon_days)
+    test_x = customer_features(order_lines, cutoff, events, products)
+    actual = holdout_revenue(order_lines, test_x.index, cutoff, horizon_days)
+    train_cutoff = cutoff - horizon
+    train_x = customer_features(order_lines, train_cutoff, events, products)
+    train_y = holdout_revenue(order_lines, train_x.index, train_cutoff, horizon_days)
+    first_order = pd.Timestamp(order_lines["ordered_at"].min())
+    naive = naive_revenue(test_x, horizon_days, (cutoff - first_order) / DAY)
+    baselines = {"naive_daily_spend": revenue_metrics(actual, naive)}
+
+    probabilistic = ProbabilisticClv(seasonal_index=index).fit(test_x)
+    boosted = GradientBoostingClv(seasonal_index=index).fit(train_x, train_y)
+    window = DataWindow(first_order, cutoff, cutoff, cutoff + horizon)
+    rows = []
+    for model, train_window in ((probabilistic, window),
+                                (boosted, DataWindow(first_order, train_cutoff, cutoff,
+                                                     cutoff + horizon))):
+        predicted = model.predict(test_x)
+        metrics = revenue_metrics(actual, predicted)
+        metrics["unadjusted_total_error"] = float(
+            (predicted.sum() / index - actual.sum()) / actual.sum())
+        metrics.update({f"param_{k}": float(v) for k, v in model.params().items()
+                        if isinstance(v, int | float)})
+        details = {"param_seasonal_index": how}
+        if model is probabilistic:
+            report = model.fit_report()
+            used = report[report["used"]]
+            metrics["fit_attempts_rejected"] = float((~report["used"]).sum())
+            # The row says which fits were used and what was wrong with them, if anything.
+            details["fit_attempts_rejected"] = "used: " + "; ".join(
+                f"{r.model} penalizer={r.penalizer} "
+                f"({r.problem if isinstance(r.problem, str) else 'healthy'})"
+                for r in used.itertuples())
+        version = model_version(type(model), {**model.params(), "horizon_days": horizon_days},
+                                train_window)
+        rows.append(metric_rows(run_id, model.name, version, train_window, metrics,
+                                len(test_x), baselines, details))
+    rows.append(metric_rows(run_id, "clv_baseline_naive_daily_spend", "baseline", window,
+                            baselines["naive_daily_spend"], len(test_x)))
+    return pd.concat(rows, ignore_index=True)
+
+
+def evaluate(order_lines: pd.DataFrame, horizon_days: int = 90,
+             cutoff: pd.Timestamp | None = None, events: pd.DataFrame | None = None,
+             run_id: str | None = None, products: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every churn and CLV figure of the quality bar, as ``model_metrics`` rows."""
+    require_columns(order_lines, ["ordered_at"], "order_lines")
+    cutoff = pd.Timestamp(cutoff) if cutoff is not None else default_cutoff(order_lines,
+                                                                           horizon_days)
+    run_id = run_id or f"evaluation@{cutoff:%Y-%m-%d}+{horizon_days}d"
+    with threadpool_limits(limits=1):  # 2 shared cores: threads only add contention here
+        return pd.concat([evaluate_churn(order_lines, cutoff, horizon_days, run_id, events,
+                                         products),
+                          evaluate_clv(order_lines, cutoff, horizon_days, run_id, events,
+                                       products)],
+                         ignore_index=True)
+
+
+QUALITY_METRICS = ("roc_auc", "pr_auc", "top_decile_lift", "brier", "churn_rate", "mae", "rmse",
+                   "spearman", "total_error", "unadjusted_total_error", "param_seasonal_index")
+
+
+def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Model x metric table of the headline figures (parameters left out)."""
+    headline = metrics[metrics["metric"].isin(QUALITY_METRICS)]
+    table = headline.pivot_table(index="model_name", columns="metric", values="value",
+                                 sort=False)
+    return table[[m for m in QUALITY_METRICS if m in table.columns]]
+
+
+def _read_frame(path: Path, frame_name: str) -> pd.DataFrame:
+    if not path.exists():
+        raise SystemExit(f"{frame_name} file {path} does not exist; export the mart to parquet "
+                         f"first (e.g. COPY fct_order_lines TO '{path}' in DuckDB)")
+    return pd.read_parquet(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--order-lines-parquet", type=Path, required=True,
+                        help="fct_order_lines exported to parquet (the ML contract's columns)")
+    parser.add_argument("--events-parquet", type=Path, help="fct_events as parquet (optional)")
+    parser.add_argument("--products-parquet", type=Path,
+                        help="dim_products as parquet (optional: adds seasonal-goods spend)")
+    parser.add_argument("--horizon-days", type=int, default=90)
+    parser.add_argument("--cutoff", type=pd.Timestamp,
+                        help="test cutoff; default: horizon days before the last order")
+    parser.add_argument("--output-csv", type=Path, help="also write every model_metrics row here")
+    args = parser.parse_args(argv)
+    order_lines = _read_frame(args.order_lines_parquet, "order_lines")
+    events = _read_frame(args.events_parquet, "events") if args.events_parquet else None
+    products = _read_frame(args.products_parquet, "products") if args.products_parquet else None
+    metrics = evaluate(order_lines, args.horizon_days, args.cutoff, events, products=products)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(summary_table(metrics).round(3).to_string())
+    if args.output_csv:
+        metrics.to_csv(args.output_csv, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

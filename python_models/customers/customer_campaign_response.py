@@ -1,0 +1,12 @@
+"""Demographic and spending segments and campaign-response probability per profiled customer
+(logic: ml.scoring)."""
+
+from ml import scoring
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    return scoring.customer_campaign_response(
+        customer_profiles=dbt.ref("dim_customer_profiles").df(),
+        scored_at=dbt.config.get("scored_at") or None,
+    )
