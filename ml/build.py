@@ -175,6 +175,9 @@ SUMMARY_TABLES = [
     ("main", "customer_churn_scores", "customers with a churn score"),
     ("main", "customer_clv", "customers with a lifetime value"),
     ("main", "customer_campaign_response", "profiled customers with a campaign response score"),
+    ("main", "customer_recommendations", "customer recommendations"),
+    ("main", "product_similar_items", "similar-product rows"),
+    ("main", "product_cross_sell", "cross-sell pairs"),
     ("main", "model_metrics", "model metric rows"),
     ("data_quality", "quarantined_rows", "quarantined raw rows"),
 ]

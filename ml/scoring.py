@@ -28,6 +28,29 @@ MIN_CUSTOMERS = 50
 # Threads only add contention on a small machine where dbt already runs models side by side.
 MODEL_THREADS = 1
 
+# The columns of each score table, so a shop with nothing to score still gets a well-formed
+# (empty) table that its dbt tests and readers can query.
+_METADATA = {"model_name": "str", "model_version": "str", "scored_at": "datetime64[us]",
+             "as_of_date": "datetime64[us]"}
+SEGMENT_COLUMNS = {"customer_id": "str", "cluster": "int64", "cluster_label": "str",
+                   "cluster_count": "int64", "silhouette": "float64", **_METADATA}
+CHURN_COLUMNS = {"customer_id": "str", "churn_probability": "float64", "risk_tier": "str",
+                 "driver_1": "str", "driver_2": "str", "driver_3": "str", **_METADATA,
+                 "source_system": "str"}
+CLV_COLUMNS = {"customer_id": "str", "probability_alive": "float64",
+               "expected_purchases_90d": "float64", "expected_purchases_180d": "float64",
+               "expected_purchases_365d": "float64", "expected_order_value": "float64",
+               "clv_12m": "float64", "predicted_revenue_90d": "float64",
+               "ml_predicted_revenue_90d": "float64", **_METADATA, "source_system": "str"}
+CAMPAIGN_COLUMNS = {"customer_id": "str", "age_band": "str", "income_band": "str",
+                    "family": "str", "main_category": "str", "main_channel": "str",
+                    "spend_tier": "str", "response_probability": "float64", **_METADATA}
+METRIC_TYPES = {"run_id": "str", "model_name": "str", "model_version": "str", "metric": "str",
+                "value": "float64", "baseline_name": "str", "baseline_value": "float64",
+                "train_start": "datetime64[us]", "train_end": "datetime64[us]",
+                "test_start": "datetime64[us]", "test_end": "datetime64[us]",
+                "n_customers": "float64", "detail": "str"}
+
 SourceScorer = Callable[[str, pd.Timestamp, pd.DataFrame, pd.DataFrame | None], pd.DataFrame]
 
 
@@ -70,9 +93,10 @@ def _scored_at(scored_at: pd.Timestamp | None, as_of: pd.Timestamp) -> pd.Timest
     return pd.Timestamp(scored_at) if scored_at is not None else as_of
 
 
-def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        {"customer_id": pd.Series(dtype="str")})
+def _stack(frames: list[pd.DataFrame], columns: dict[str, str]) -> pd.DataFrame:
+    if frames:
+        return pd.concat(frames, ignore_index=True)
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
 
 
 def customer_segments(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame,
@@ -88,7 +112,7 @@ def customer_segments(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame,
     frames, _ = _score_sources(order_lines, customer_rfm, events, 0, "segments", score)
     rfm = customer_rfm[["customer_id", "source_system", "rfm_segment", "rfm_cell",
                         "recency_score", "frequency_score", "monetary_score"]]
-    return rfm.merge(_stack(frames), on="customer_id", how="inner")
+    return rfm.merge(_stack(frames, SEGMENT_COLUMNS), on="customer_id", how="inner")
 
 
 def customer_churn_scores(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame,
@@ -102,7 +126,7 @@ def customer_churn_scores(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame,
 
     frames, _ = _score_sources(order_lines, customer_rfm, events, 2 * horizon_days, "churn",
                                score)
-    return _stack(frames)
+    return _stack(frames, CHURN_COLUMNS)
 
 
 def customer_clv(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame,
@@ -117,7 +141,7 @@ def customer_clv(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame,
 
     frames, _ = _score_sources(order_lines, customer_rfm, events, 2 * horizon_days,
                                "lifetime value", score)
-    return _stack(frames)
+    return _stack(frames, CLV_COLUMNS)
 
 
 def _profiles_as_of(customer_profiles: pd.DataFrame) -> pd.Timestamp:
@@ -130,7 +154,7 @@ def customer_campaign_response(customer_profiles: pd.DataFrame,
                                scored_at: pd.Timestamp | None = None) -> pd.DataFrame:
     """Demographic and spending segments and the probability of responding to a campaign."""
     if len(customer_profiles) < MIN_CUSTOMERS:
-        return _stack([])
+        return _stack([], CAMPAIGN_COLUMNS)
     as_of = _profiles_as_of(customer_profiles)
     with threadpool_limits(MODEL_THREADS):
         features = profile_features(customer_profiles, as_of)
@@ -174,6 +198,121 @@ def customer_model_metrics(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame
             f"customer_profiles@{as_of:%Y-%m-%d}", model.name,
             model_version(CampaignResponseModel, model.params(), window), window,
             {"validation_roc_auc": auc, "response_rate": float(target.mean())}, len(features)))
-    metrics = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=list(METRIC_COLUMNS))
-    return metrics.astype({"value": "float64", "baseline_value": "float64"})
+    return _stack(frames, METRIC_TYPES).astype(METRIC_TYPES)
+
+
+# Recommendations -----------------------------------------------------------------------------
+
+RECOMMENDATION_COLUMNS = {"customer_id": "str", "rank": "int64", "product_id": "str",
+                          "score": "float64", "model_name": "str", "reason": "str"}
+SIMILAR_ITEM_TYPES = {"product_id": "str", "rank": "int64", "similar_product_id": "str",
+                      "score": "float64"}
+CROSS_SELL_TYPES = {"product_id": "str", "other_product_id": "str", "support": "float64",
+                    "confidence": "float64", "lift": "float64", "pair_count": "int64"}
+MIN_PRODUCTS = 20
+# The hybrid is tuned on the 30 days before the last 30; evaluation needs both windows too.
+RECOMMENDER_HISTORY_DAYS = 90
+
+
+def _catalogue_sources(order_lines: pd.DataFrame, products: pd.DataFrame,
+                       customer_rfm: pd.DataFrame, history_days: int, purpose: str,
+                       score: Callable[[str, pd.DataFrame, pd.DataFrame], pd.DataFrame]
+                       ) -> tuple[list[pd.DataFrame], dict[str, str]]:
+    """Like _score_sources, for models that also need a catalogue of `MIN_PRODUCTS` or more."""
+    def score_source(source, as_of, lines, source_events):
+        catalogue = products[products["source_system"] == source]
+        if lines["product_id"].nunique() < MIN_PRODUCTS:
+            raise ValueError(f"{lines['product_id'].nunique()} products bought; "
+                             f"{purpose} needs {MIN_PRODUCTS}")
+        return score(source, lines, catalogue).assign(source_system=source)
+
+    return _score_sources(order_lines, customer_rfm, None, history_days, purpose, score_source)
+
+
+def customer_recommendations(order_lines: pd.DataFrame, products: pd.DataFrame,
+                             customer_rfm: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+    """Top-k products for every customer with a purchase, from the hybrid, with a reason."""
+    from ml.recommenders.outputs import score_customer_recommendations
+
+    frames, _ = _catalogue_sources(
+        order_lines, products, customer_rfm, RECOMMENDER_HISTORY_DAYS, "recommendations",
+        lambda source, lines, catalogue: score_customer_recommendations(lines, catalogue, k))
+    return _stack(frames, RECOMMENDATION_COLUMNS)
+
+
+def product_similar_items(order_lines: pd.DataFrame, products: pd.DataFrame,
+                          customer_rfm: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+    """The k products most like each catalogue product (bought by the same customers, completed
+    by description, category and brand for products with few or no buyers)."""
+    from ml.recommenders import outputs
+
+    frames, _ = _catalogue_sources(
+        order_lines, products, customer_rfm, 0, "similar items",
+        lambda source, lines, catalogue: outputs.product_similar_items(lines, catalogue, k))
+    return _stack(frames, SIMILAR_ITEM_TYPES)
+
+
+def product_cross_sell(order_lines: pd.DataFrame, products: pd.DataFrame,
+                       customer_rfm: pd.DataFrame, partners_per_product: int = 20) -> pd.DataFrame:
+    """Frequently bought together pairs with support, confidence and lift: pairs seen in at least
+    10 baskets with lift above 1, and of those each product's `partners_per_product` strongest
+    by lift (a product's 200th partner is no offer anyone would make)."""
+    from ml.recommenders import outputs
+
+    def score(source, lines, catalogue):
+        pairs = outputs.product_cross_sell(lines)
+        strongest = pairs.sort_values(["product_id", "lift", "other_product_id"],
+                                      ascending=[True, False, True], kind="stable")
+        return strongest.groupby("product_id").head(partners_per_product).reset_index(drop=True)
+
+    frames, _ = _catalogue_sources(order_lines, products, customer_rfm, 0, "cross-sell", score)
+    return _stack(frames, CROSS_SELL_TYPES).astype(
+        {"support": "float64", "confidence": "float64", "lift": "float64"})
+
+
+def recommender_metrics(order_lines: pd.DataFrame, products: pd.DataFrame,
+                        customer_rfm: pd.DataFrame) -> pd.DataFrame:
+    """model_metrics rows of every recommender on the last 30 days of each source, with
+    popularity (the stand-in for the current system) as the baseline beside each metric."""
+    from ml.evaluate_recommenders import evaluate as evaluate_recommenders
+    from ml.evaluation import time_split
+
+    def score(source, lines, catalogue):
+        metrics = evaluate_recommenders(lines, catalogue)
+        split = time_split(lines)
+        return recommender_metric_rows(metrics, source, split.train_lines["ordered_at"].min(),
+                                       split.test_start, split.test_end)
+
+    frames, skipped = _catalogue_sources(order_lines, products, customer_rfm,
+                                         RECOMMENDER_HISTORY_DAYS, "recommender evaluation",
+                                         score)
+    for source, reason in skipped.items():
+        frames.append(pd.DataFrame([{"run_id": f"{source}@skipped", "model_name": "recommenders",
+                                     "model_version": "none", "metric": "skipped",
+                                     "detail": reason}]))
+    metrics = _stack(frames, METRIC_TYPES)
+    return metrics.drop(columns=["source_system"], errors="ignore").astype(METRIC_TYPES)
+
+
+def recommender_metric_rows(metrics: pd.DataFrame, source: str, train_start: pd.Timestamp,
+                            test_start: pd.Timestamp, test_end: pd.Timestamp) -> pd.DataFrame:
+    """ml.evaluate_recommenders' wide table as model_metrics rows: `ndcg_at_10` on all test
+    items, `ndcg_at_10_new_items` on items new to the customer, and so on."""
+    long = metrics.melt(id_vars=["model_name", "variant", "k", "customers"],
+                        value_vars=["recall", "ndcg", "hit_rate", "coverage", "novelty"],
+                        var_name="measure", value_name="value")
+    suffix = long["variant"].map(lambda variant: "" if variant == "all" else "_new_items")
+    long["metric"] = long["measure"] + "_at_" + long["k"].astype(str) + suffix
+    popularity = long[long["model_name"] == "popularity"].set_index("metric")["value"]
+    long["baseline_name"] = "popularity"
+    long["baseline_value"] = long["metric"].map(popularity)
+    fit_times = metrics.drop_duplicates("model_name").assign(
+        metric="fit_seconds", value=lambda frame: frame["fit_seconds"], baseline_name=None,
+        baseline_value=None)
+    rows = pd.concat([long, fit_times], ignore_index=True)
+    return rows.assign(
+        run_id=f"{source}@{pd.Timestamp(test_start):%Y-%m-%d}+30d",
+        model_version="evaluation", train_start=pd.Timestamp(train_start),
+        train_end=pd.Timestamp(test_start), test_start=pd.Timestamp(test_start),
+        test_end=pd.Timestamp(test_end), n_customers=rows["customers"], detail=None,
+    )[list(METRIC_TYPES)]

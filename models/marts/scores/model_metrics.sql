@@ -9,6 +9,12 @@ customer_models as (
 
 ),
 
+recommenders as (
+
+    select * from {{ ref('recommender_metrics') }}
+
+),
+
 clusterings as (
 
     select
@@ -53,5 +59,10 @@ select
     run_id, model_name, model_version, metric, value, baseline_name, baseline_value,
     train_start, train_end, test_start, test_end, n_customers, detail
 from customer_models
+union all
+select
+    run_id, model_name, model_version, metric, value, baseline_name, baseline_value,
+    train_start, train_end, test_start, test_end, n_customers, detail
+from recommenders
 union all
 select * from clustering_metrics

@@ -1,0 +1,127 @@
+"""Offline comparison of every recommender on one shop: the rows of ``model_metrics``.
+
+Run ``python -m ml.evaluate_recommenders`` to evaluate on the warehouse's ``fct_order_lines`` and
+``dim_products``, or ``python -m ml.evaluate_recommenders --online-retail PATH`` to read UCI Online
+Retail straight from its parquet file with the reference cleaning of ``tests/reference_data.py``.
+It prints a markdown table ready for BENCHMARKS.md.
+"""
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+
+import pandas as pd
+
+from ml.evaluation import DEFAULT_K_VALUES, DEFAULT_WINDOW_DAYS, evaluate_recommendations, \
+    time_split, validation_split
+from ml.paths import PROJECT_DIR, warehouse_path
+from ml.recommenders.als import ALSRecommender
+from ml.recommenders.base import Recommender
+from ml.recommenders.buy_again import BuyAgainRecommender
+from ml.recommenders.content_based import ContentBasedRecommender
+from ml.recommenders.ease import EASERecommender
+from ml.recommenders.hybrid import HybridRecommender
+from ml.recommenders.interactions import purchase_interactions
+from ml.recommenders.item_knn import ItemKNNRecommender
+from ml.recommenders.popularity import PopularityRecommender
+
+METRIC_COLUMNS = ["model_name", "variant", "k", "customers", "recall", "ndcg", "hit_rate",
+                  "coverage", "novelty", "fit_seconds"]
+
+
+def single_models(products: pd.DataFrame) -> list[Recommender]:
+    """Every single model, with the settings the hybrid uses (tuned on the validation window)."""
+    return [PopularityRecommender(window_days=30), BuyAgainRecommender(half_life_days=120),
+            ItemKNNRecommender(neighbours=100), ALSRecommender(factors=64, alpha=1.0),
+            EASERecommender(l2=200), ContentBasedRecommender(products)]
+
+
+def _timed(fit: Callable[[], Recommender]) -> tuple[Recommender, float]:
+    start = time.perf_counter()
+    model = fit()
+    return model, time.perf_counter() - start
+
+
+def evaluate(order_lines: pd.DataFrame, products: pd.DataFrame,
+             window_days: int = DEFAULT_WINDOW_DAYS,
+             k_values: tuple[int, ...] = DEFAULT_K_VALUES) -> pd.DataFrame:
+    """Metrics of every model on the last ``window_days`` of ``order_lines`` (see ml.evaluation).
+
+    The hybrid is tuned on the window before the test window and fitted on everything before the
+    test window; ``fit_seconds`` is the wall time of fitting (for the hybrid: tuning + fitting).
+    """
+    split = time_split(order_lines, window_days)
+    validation = validation_split(split, window_days)
+    train = purchase_interactions(split.train_lines)
+    truth = split.truth()
+    hybrid = HybridRecommender(products)
+    fitted = [_timed(lambda model=model: model.fit(train)) for model in single_models(products)]
+    fitted.append(_timed(lambda: hybrid.tune(purchase_interactions(validation.train_lines),
+                                             validation.truth()).fit(train)))
+    frames = []
+    for model, fit_seconds in fitted:
+        metrics = evaluate_recommendations(
+            model.recommend, train, truth, k_values,
+            recommends_new_items=not isinstance(model, BuyAgainRecommender))
+        frames.append(metrics.assign(model_name=model.name, fit_seconds=fit_seconds))
+    return pd.concat(frames, ignore_index=True)[METRIC_COLUMNS]
+
+
+def markdown_table(metrics: pd.DataFrame, k: int) -> str:
+    """One row per model at cut-off ``k``: each metric for all items / new items only."""
+    at_k = metrics[metrics["k"] == k]
+    headers = ["model"] + [f"{metric}@{k} all / new" for metric in
+                           ("NDCG", "recall", "hit rate", "coverage", "novelty")] + ["fit s"]
+    lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
+    for model_name, rows in at_k.groupby("model_name", sort=False):
+        by_variant = rows.set_index("variant")
+        cells = [" / ".join("-" if pd.isna(by_variant.at[variant, metric])
+                            else f"{by_variant.at[variant, metric]:.3f}"
+                            for variant in ("all", "new"))
+                 for metric in ("ndcg", "recall", "hit_rate", "coverage", "novelty")]
+        lines.append(f"| {model_name} | " + " | ".join(cells)
+                     + f" | {rows['fit_seconds'].iloc[0]:.1f} |")
+    return "\n".join(lines)
+
+
+def _read_warehouse() -> tuple[pd.DataFrame, pd.DataFrame]:
+    import duckdb
+
+    path = warehouse_path()
+    if not path.exists():
+        sys.exit(f"warehouse {path} does not exist: run `dbt build` first, or pass "
+                 "--online-retail PATH to read UCI Online Retail directly.")
+    with duckdb.connect(str(path), read_only=True) as connection:
+        return (connection.sql("select * from fct_order_lines").df(),
+                connection.sql("select * from dim_products").df())
+
+
+def _read_online_retail(path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    # the reference cleaning lives with the tests, which cross-check the warehouse against it
+    sys.path.insert(0, str(PROJECT_DIR / "tests"))
+    from reference_data import uci_order_lines, uci_products
+
+    return uci_order_lines(path), uci_products(path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the comparison table of every recommender."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--online-retail", metavar="PARQUET",
+                        help="read UCI Online Retail from this parquet file, not the warehouse")
+    parser.add_argument("--window-days", type=int, default=DEFAULT_WINDOW_DAYS)
+    arguments = parser.parse_args(argv)
+    order_lines, products = (_read_online_retail(arguments.online_retail)
+                             if arguments.online_retail else _read_warehouse())
+    start = time.perf_counter()
+    metrics = evaluate(order_lines, products, arguments.window_days)
+    for k in sorted(metrics["k"].unique()):
+        print(markdown_table(metrics, k), end="\n\n")
+    total_fit = metrics.groupby("model_name")["fit_seconds"].first().sum()
+    print(f"fitting all models: {total_fit:.1f} s; whole evaluation: "
+          f"{time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

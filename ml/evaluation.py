@@ -1,0 +1,147 @@
+"""Offline evaluation of recommenders: a time-based split and ranking metrics, the same for all.
+
+The split mimics serving: fit on everything before a cut-off, then check what customers bought in
+the following window. Only customers who bought both before and in the window are judged (a
+recommender cannot personalise for a stranger). Two variants:
+
+- ``all``: every product bought in the test window counts, repeats included;
+- ``new``: each customer's training products are removed from both the truth and the
+  recommendations, so only discovery counts (customers left with no new product are dropped).
+
+Metrics at each K (recommendation lists cut at K, averaged over judged customers):
+
+- recall = hits / min(K, relevant), so a perfect list scores 1 even when relevant > K;
+- NDCG with binary relevance, ideal DCG over min(K, relevant) hits;
+- hit rate = share of customers with at least one hit;
+- catalogue coverage = distinct recommended products / products in the training interactions;
+- novelty = mean ``-log2(share of training customers who bought the product)`` over recommended
+  products (a product no training customer bought counts as bought by one).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ml.recommenders.interactions import purchase_interactions, require_columns
+
+DEFAULT_WINDOW_DAYS = 30
+DEFAULT_K_VALUES = (10, 20)
+METRIC_NAMES = ("recall", "ndcg", "hit_rate", "coverage", "novelty")
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Order lines before ``test_start`` (train) and in ``[test_start, test_end)`` (test)."""
+
+    train_lines: pd.DataFrame
+    test_lines: pd.DataFrame
+    test_start: pd.Timestamp
+    test_end: pd.Timestamp
+
+    def truth(self) -> pd.DataFrame:
+        """customer_id, product_id bought in the test window by customers who bought before it."""
+        test = purchase_interactions(self.test_lines)
+        train_customers = purchase_interactions(self.train_lines)["customer_id"].unique()
+        judged = test[test["customer_id"].isin(train_customers)]
+        return judged[["customer_id", "product_id"]].reset_index(drop=True)
+
+
+def time_split(order_lines: pd.DataFrame, window_days: int = DEFAULT_WINDOW_DAYS,
+               end: pd.Timestamp | None = None) -> TimeSplit:
+    """Split at ``end - window_days``; ``end`` defaults to midnight after the last order's day."""
+    require_columns(order_lines, ["ordered_at"], "order_lines")
+    ordered_at = pd.to_datetime(order_lines["ordered_at"])
+    if end is None:
+        end = ordered_at.max().normalize() + pd.Timedelta(days=1)
+    start = end - pd.Timedelta(days=window_days)
+    return TimeSplit(train_lines=order_lines[ordered_at < start],
+                     test_lines=order_lines[(ordered_at >= start) & (ordered_at < end)],
+                     test_start=start, test_end=end)
+
+
+def validation_split(split: TimeSplit, window_days: int = DEFAULT_WINDOW_DAYS) -> TimeSplit:
+    """The same split one window earlier, inside the training data: what models are tuned on."""
+    return time_split(split.train_lines, window_days, end=split.test_start)
+
+
+def drop_known_pairs(frame: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``frame`` whose (customer_id, product_id) is not in ``known``."""
+    keys = pd.MultiIndex.from_frame(frame[["customer_id", "product_id"]])
+    known_keys = pd.MultiIndex.from_frame(known[["customer_id", "product_id"]])
+    return frame[~keys.isin(known_keys)]
+
+
+def rerank(recommendations: pd.DataFrame) -> pd.DataFrame:
+    """Ranks 1..n within each customer, keeping the existing order (after rows were removed)."""
+    ordered = recommendations.sort_values(["customer_id", "rank"], kind="stable")
+    return ordered.assign(rank=ordered.groupby("customer_id").cumcount() + 1)
+
+
+def ranking_metrics(recommendations: pd.DataFrame, truth: pd.DataFrame, k: int,
+                    catalogue_size: int, item_buyers: pd.Series,
+                    n_customers: int) -> dict[str, float]:
+    """Recall, NDCG, hit rate, coverage and novelty at ``k`` (definitions in the module docstring).
+
+    ``recommendations``: customer_id, rank, product_id; ``truth``: customer_id, product_id;
+    ``item_buyers``: number of training customers who bought each product, indexed by product,
+    out of ``n_customers`` training customers.
+    Customers in ``truth`` without recommendations score zero; others are ignored.
+    """
+    require_columns(recommendations, ["customer_id", "rank", "product_id"], "recommendations")
+    require_columns(truth, ["customer_id", "product_id"], "truth")
+    customers = pd.Index(truth["customer_id"].unique())
+    if customers.empty:
+        return dict.fromkeys(METRIC_NAMES, float("nan"))
+    top = recommendations[(recommendations["rank"] <= k)
+                          & recommendations["customer_id"].isin(customers)]
+    hits = top.merge(truth, on=["customer_id", "product_id"], how="inner")
+    relevant = truth.groupby("customer_id").size().reindex(customers)
+    ideal_hits = np.minimum(relevant.to_numpy(), k)
+    hit_count = hits.groupby("customer_id").size().reindex(customers, fill_value=0).to_numpy()
+    gains = 1.0 / np.log2(hits["rank"].to_numpy() + 1.0)
+    dcg = pd.Series(gains).groupby(hits["customer_id"].to_numpy()).sum()
+    dcg = dcg.reindex(customers, fill_value=0.0).to_numpy()
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal_dcg = np.cumsum(discounts)[ideal_hits - 1]
+    shares = item_buyers.reindex(top["product_id"]).fillna(0).clip(lower=1) / n_customers
+    return {
+        "recall": float(np.mean(hit_count / ideal_hits)),
+        "ndcg": float(np.mean(dcg / ideal_dcg)),
+        "hit_rate": float(np.mean(hit_count > 0)),
+        "coverage": top["product_id"].nunique() / catalogue_size,
+        "novelty": float(np.mean(-np.log2(shares.to_numpy()))) if len(top) else float("nan"),
+    }
+
+
+def evaluate_recommendations(recommend, train_interactions: pd.DataFrame, truth: pd.DataFrame,
+                             k_values: tuple[int, ...] = DEFAULT_K_VALUES,
+                             recommends_new_items: bool = True) -> pd.DataFrame:
+    """Metrics of one model for both variants and every K: variant, k, recall, ndcg, ... .
+
+    ``recommend(customer_ids, k, exclude_seen)`` returns recommendations. A model that only
+    repeats past purchases (``recommends_new_items=False``) gets NaN in the ``new`` variant.
+    """
+    customers = truth["customer_id"].unique()
+    catalogue_size = train_interactions["product_id"].nunique()
+    item_buyers = train_interactions.groupby("product_id")["customer_id"].nunique()
+    n_customers = train_interactions["customer_id"].nunique()
+    seen = train_interactions[["customer_id", "product_id"]]
+    variants = {"all": (recommend(customers, max(k_values), False), truth)}
+    new_truth = drop_known_pairs(truth, seen)
+    if recommends_new_items:
+        new_recommendations = rerank(drop_known_pairs(
+            recommend(new_truth["customer_id"].unique(), max(k_values), True), seen))
+        variants["new"] = (new_recommendations, new_truth)
+    rows = []
+    for variant, (recommendations, variant_truth) in variants.items():
+        for k in k_values:
+            metrics = ranking_metrics(recommendations, variant_truth, k, catalogue_size,
+                                      item_buyers, n_customers)
+            rows.append({"variant": variant, "k": k,
+                         "customers": variant_truth["customer_id"].nunique(), **metrics})
+    if not recommends_new_items:
+        for k in k_values:
+            rows.append({"variant": "new", "k": k, "customers": new_truth["customer_id"].nunique(),
+                         **dict.fromkeys(METRIC_NAMES, float("nan"))})
+    return pd.DataFrame(rows)

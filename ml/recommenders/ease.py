@@ -1,0 +1,62 @@
+"""EASE (Steck 2019): a closed-form linear item-item model, a strong baseline on implicit data."""
+
+import numpy as np
+from scipy import sparse
+from scipy.linalg import lapack
+from threadpoolctl import threadpool_limits
+
+from ml.recommenders.base import Recommender
+from ml.recommenders.interactions import InteractionMatrix
+
+# The fit inverts an items x items matrix: cubic time, items^2 memory (float32: 10,000 items is
+# 0.4 GB). Larger catalogues keep only their most popular items.
+DEFAULT_MAX_ITEMS = 10_000
+
+
+class EASERecommender(Recommender):
+    """Item weights ``B = I - P / diag(P)`` with ``P = (X'X + lambda I)^-1`` and diag(B) = 0.
+
+    Only the ``max_items`` items with most buyers are modelled; the others are never recommended.
+    """
+
+    name = "ease"
+
+    def __init__(self, l2: float = 200.0, max_items: int = DEFAULT_MAX_ITEMS):
+        self.l2 = l2
+        self.max_items = max_items
+
+    def _fit(self, matrix: InteractionMatrix) -> None:
+        buyers = matrix.binary()
+        popularity = np.asarray(buyers.sum(axis=0)).ravel()
+        n_kept = min(self.max_items, len(popularity))
+        self.modelled_items_ = np.sort(np.argsort(-popularity, kind="stable")[:n_kept])
+        kept = buyers[:, self.modelled_items_]
+        # float32 halves the cost of the inversion; with the l2 ridge it is well conditioned
+        gram = (kept.T @ kept).toarray().astype(np.float32)
+        gram[np.diag_indices_from(gram)] += self.l2
+        # one BLAS thread: on a shared 2-core machine OpenBLAS's spinning workers made the
+        # inversion two to five times slower than a single thread
+        with threadpool_limits(1, "blas"):
+            precision = inverse_of_positive_definite(gram)
+        weights = precision / -np.diag(precision)
+        weights[np.diag_indices_from(weights)] = 0.0
+        self.weights_ = weights.astype(np.float32)
+        self.buyers_ = sparse.csr_matrix(kept)
+
+    def score_rows(self, rows: np.ndarray) -> np.ndarray:
+        scores = np.full((len(rows), self.matrix_.weights.shape[1]), -np.inf, dtype=np.float32)
+        scores[:, self.modelled_items_] = self.buyers_[rows] @ self.weights_
+        return scores
+
+
+def inverse_of_positive_definite(matrix: np.ndarray) -> np.ndarray:
+    """Inverse through a Cholesky factorisation, about three times cheaper than a general one."""
+    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (matrix,))
+    factor, info = potrf(matrix, lower=False, overwrite_a=True)
+    if info == 0:
+        inverse, info = potri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(
+            f"EASE gram matrix is not positive definite (LAPACK info {info}); raise l2.")
+    upper = np.triu(inverse)
+    return upper + np.triu(upper, 1).T

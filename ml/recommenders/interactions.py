@@ -1,0 +1,118 @@
+"""Implicit feedback for the recommenders: who interacted with what, how strongly, and when.
+
+Every recommender is fitted on the same *interactions* frame, one row per customer and product:
+``customer_id``, ``product_id``, ``weight`` (how strongly: the number of distinct invoices for
+purchases, a confidence sum for the event log) and ``last_at`` (the latest interaction, which the
+recency-aware models use).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+INTERACTION_COLUMNS = ("customer_id", "product_id", "weight", "last_at")
+
+# Confidence of each event type in the event log: a purchase says more than a cart, a cart more
+# than a view. A removal from the cart carries no positive signal.
+DEFAULT_EVENT_WEIGHTS = {"view": 1.0, "cart": 3.0, "purchase": 10.0}
+
+
+def require_columns(frame: pd.DataFrame, columns: tuple[str, ...] | list[str],
+                    frame_name: str) -> None:
+    """Raise a ValueError naming the frame and every missing column."""
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{frame_name} is missing column(s) {missing}; it has {list(frame.columns)}. "
+            "Pass a frame with the warehouse contract's columns (fct_order_lines, dim_products, "
+            "fct_events)."
+        )
+
+
+def purchase_interactions(order_lines: pd.DataFrame) -> pd.DataFrame:
+    """Interactions from ``order_lines``: per customer and product, the number of distinct invoices.
+
+    Guest orders (no customer id) and cancellations are left out.
+    """
+    require_columns(order_lines, ["customer_id", "order_id", "product_id", "ordered_at",
+                                  "is_cancellation"], "order_lines")
+    purchases = order_lines[order_lines["customer_id"].notna()
+                            & ~order_lines["is_cancellation"].astype(bool)]
+    grouped = purchases.groupby(["customer_id", "product_id"], sort=True).agg(
+        weight=("order_id", "nunique"), last_at=("ordered_at", "max"))
+    interactions = grouped.reset_index()
+    interactions["weight"] = interactions["weight"].astype("float64")
+    return interactions
+
+
+def event_interactions(events: pd.DataFrame,
+                       event_weights: dict[str, float] | None = None) -> pd.DataFrame:
+    """Interactions from the event log: per customer and product, the sum of event confidences.
+
+    ``event_weights`` maps an event type to its confidence (default: view 1 < cart 3 <
+    purchase 10); event types it does not list, such as remove_from_cart, are ignored.
+    """
+    require_columns(events, ["customer_id", "product_id", "event_type", "event_at"], "events")
+    weights = DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights
+    known = events[events["customer_id"].notna() & events["product_id"].notna()]
+    confidence = known["event_type"].map(weights)
+    scored = known.assign(confidence=confidence)[confidence.notna()]
+    grouped = scored.groupby(["customer_id", "product_id"], sort=True).agg(
+        weight=("confidence", "sum"), last_at=("event_at", "max"))
+    return grouped.reset_index()
+
+
+@dataclass(frozen=True)
+class InteractionMatrix:
+    """Interactions as a customers x items sparse matrix, with the ids of its rows and columns."""
+
+    customer_ids: np.ndarray
+    item_ids: np.ndarray
+    weights: sparse.csr_matrix  # weight of each customer/item pair
+    last_at: sparse.csr_matrix  # 1 + days from the data's latest interaction back to last_at
+    reference_time: pd.Timestamp  # the latest interaction in the data
+
+    @classmethod
+    def from_frame(cls, interactions: pd.DataFrame,
+                   item_ids: np.ndarray | None = None) -> "InteractionMatrix":
+        """Build the matrix; ``item_ids`` fixes the column space (e.g. the whole catalogue)."""
+        require_columns(interactions, INTERACTION_COLUMNS, "interactions")
+        if interactions.empty:
+            raise ValueError("interactions is empty: there is nothing to fit a recommender on; "
+                             "check that order_lines has purchases with a customer_id.")
+        customer_ids = np.sort(interactions["customer_id"].unique())
+        if item_ids is None:
+            item_ids = np.sort(interactions["product_id"].unique())
+        rows = np.searchsorted(customer_ids, interactions["customer_id"].to_numpy())
+        item_index = pd.Index(item_ids)
+        columns = item_index.get_indexer(interactions["product_id"])
+        if (columns < 0).any():
+            raise ValueError("interactions has product_id values outside the given item_ids; "
+                             "pass a catalogue that contains every interacted product.")
+        reference_time = pd.Timestamp(interactions["last_at"].max())
+        # stored as age + 1 so that an interaction on the last day is not an implicit zero
+        age = reference_time - pd.to_datetime(interactions["last_at"])
+        age_days = age.dt.total_seconds() / 86400
+        shape = (len(customer_ids), len(item_ids))
+        weights = sparse.csr_matrix(
+            (interactions["weight"].to_numpy(dtype=np.float32), (rows, columns)), shape=shape)
+        last_at = sparse.csr_matrix((age_days.to_numpy(dtype=np.float32) + 1, (rows, columns)),
+                                    shape=shape)
+        return cls(np.asarray(customer_ids, dtype=object), np.asarray(item_ids, dtype=object),
+                   weights, last_at, reference_time)
+
+    def rows_of(self, customer_ids: np.ndarray) -> np.ndarray:
+        """Row index of each customer id, -1 for customers the matrix has never seen."""
+        return pd.Index(self.customer_ids).get_indexer(customer_ids)
+
+    def columns_of(self, product_ids: np.ndarray) -> np.ndarray:
+        """Column index of each product id, -1 for products outside the matrix."""
+        return pd.Index(self.item_ids).get_indexer(product_ids)
+
+    def binary(self) -> sparse.csr_matrix:
+        """1 where the customer interacted with the item."""
+        ones = self.weights.copy()
+        ones.data = np.ones_like(ones.data)
+        return ones

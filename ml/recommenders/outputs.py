@@ -1,0 +1,142 @@
+"""Builders of the warehouse's recommendation tables, each a plain function from frames to a frame.
+
+- ``customer_recommendations``: customer_id, rank, product_id, score, model_name, reason
+- ``product_similar_items``: product_id, rank, similar_product_id, score
+- ``product_cross_sell``: product_id, other_product_id, support, confidence, lift, pair_count
+"""
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ml.recommenders.base import Recommender
+from ml.recommenders.content_based import ContentBasedRecommender
+from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, FrequentlyBoughtTogether
+from ml.recommenders.hybrid import fit_hybrid
+from ml.recommenders.interactions import purchase_interactions, require_columns
+from ml.recommenders.item_knn import ItemKNNRecommender
+from ml.recommenders.similarity import SIMILAR_ITEM_COLUMNS
+
+CUSTOMER_RECOMMENDATION_COLUMNS = ["customer_id", "rank", "product_id", "score", "model_name",
+                                   "reason"]
+REASON_REPEAT = "you bought this before"
+REASON_POPULAR = "popular now"
+REASON_COLLABORATIVE = "bought by customers with similar purchases"
+REASON_CHUNK_ROWS = 100_000
+
+
+def explain(recommendations: pd.DataFrame, interactions: pd.DataFrame, companions: pd.DataFrame,
+            similar: pd.DataFrame, products: pd.DataFrame | None = None) -> pd.Series:
+    """A reason for each recommendation, the most specific that holds, in this order:
+
+    "you bought this before"; "bought together with X" (X a past purchase of the customer, the
+    pair in ``companions``: product_id, other_product_id, lift); "similar to Y" (Y a past purchase,
+    the pair in ``similar``: product_id, similar_product_id, score); "bought by customers with
+    similar purchases" for other customers with a history; "popular now" for customers without one.
+    Among several X (or Y) the strongest link wins. X and Y are named by their description from
+    ``products`` when it has one.
+    """
+    customers = pd.Index(pd.unique(pd.concat([recommendations["customer_id"],
+                                              interactions["customer_id"]])))
+    items = pd.Index(pd.unique(pd.concat([
+        recommendations["product_id"], interactions["product_id"], companions["product_id"],
+        companions["other_product_id"], similar["product_id"], similar["similar_product_id"]])))
+    history = sparse.csr_matrix(
+        (np.ones(len(interactions), dtype=np.float32),
+         (customers.get_indexer(interactions["customer_id"]),
+          items.get_indexer(interactions["product_id"]))), shape=(len(customers), len(items)))
+    recommended_customers = customers.get_indexer(recommendations["customer_id"])
+    recommended_items = items.get_indexer(recommendations["product_id"])
+    names = product_names(products)
+    reasons = np.where(np.diff(history.indptr)[recommended_customers] > 0,
+                       REASON_COLLABORATIVE, REASON_POPULAR).astype(object)
+    for pairs, target, strength, template in [
+            (similar, "similar_product_id", "score", "similar to {}"),
+            (companions, "other_product_id", "lift", "bought together with {}")]:
+        # links[i, h]: how strongly recommended item i is tied to product h
+        links = sparse.csr_matrix(
+            (pairs[strength].to_numpy(dtype=np.float32),
+             (items.get_indexer(pairs[target]), items.get_indexer(pairs["product_id"]))),
+            shape=(len(items), len(items)))
+        for start in range(0, len(recommendations), REASON_CHUNK_ROWS):
+            chunk = slice(start, start + REASON_CHUNK_ROWS)
+            # per recommendation: its links restricted to what the customer bought
+            tied = history[recommended_customers[chunk]].multiply(
+                links[recommended_items[chunk]]).tocsr()
+            strongest = np.asarray(tied.argmax(axis=1)).ravel()
+            linked = tied.max(axis=1).toarray().ravel() > 0
+            linked_ids = items[strongest[linked]]
+            linked_names = names.reindex(linked_ids).fillna(pd.Series(linked_ids, index=linked_ids))
+            reasons[chunk][linked] = [template.format(name) for name in linked_names]
+    repeat = np.asarray(history[recommended_customers, recommended_items]).ravel() > 0
+    reasons[repeat] = REASON_REPEAT
+    return pd.Series(reasons, index=recommendations.index, dtype=object)
+
+
+def product_names(products: pd.DataFrame | None) -> pd.Series:
+    """Description by product_id (empty when there is no products frame)."""
+    if products is None:
+        return pd.Series(dtype=object)
+    require_columns(products, ["product_id", "description"], "products")
+    named = products.dropna(subset=["description"]).drop_duplicates("product_id")
+    return named.set_index("product_id")["description"]
+
+
+def customer_recommendations(model: Recommender, customer_ids, k: int = 10,
+                             interactions: pd.DataFrame | None = None,
+                             companions: pd.DataFrame | None = None,
+                             similar: pd.DataFrame | None = None,
+                             products: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The ``customer_recommendations`` table for a fitted model: top-k with model name and reason.
+
+    Without ``interactions`` every reason is "popular now"; ``companions`` and ``similar``
+    (cross-sell pairs and similar items) make reasons specific.
+    """
+    recommendations = model.recommend(customer_ids, k)
+    empty_pairs = pd.DataFrame(columns=CROSS_SELL_COLUMNS + ["similar_product_id", "score"])
+    reasons = explain(recommendations,
+                      interactions if interactions is not None
+                      else pd.DataFrame(columns=["customer_id", "product_id"]),
+                      companions if companions is not None else empty_pairs,
+                      similar if similar is not None else empty_pairs, products)
+    return recommendations.assign(model_name=model.name, reason=reasons.to_numpy())[
+        CUSTOMER_RECOMMENDATION_COLUMNS]
+
+
+def product_cross_sell(order_lines: pd.DataFrame, min_pair_count: int = 10,
+                       min_lift: float = 1.0) -> pd.DataFrame:
+    """The ``product_cross_sell`` table: association rules with lift above ``min_lift`` seen in at
+    least ``min_pair_count`` baskets."""
+    return FrequentlyBoughtTogether(min_pair_count, min_lift).fit(order_lines).pairs_
+
+
+def product_similar_items(order_lines: pd.DataFrame, products: pd.DataFrame,
+                          k: int = 10) -> pd.DataFrame:
+    """The ``product_similar_items`` table for every catalogue product.
+
+    Products with purchases get their item-kNN neighbours (bought by the same customers); products
+    nobody bought yet, or whose neighbours are too few, are completed from the content-based model
+    (description, category, brand), so a new product has similar items from day one.
+    """
+    require_columns(products, ["product_id"], "products")
+    interactions = purchase_interactions(order_lines)
+    catalogue = np.asarray(products["product_id"].drop_duplicates(), dtype=object)
+    collaborative = ItemKNNRecommender().fit(interactions).similar_items(catalogue, k)
+    content = ContentBasedRecommender(products).fit(interactions).similar_items(catalogue, 2 * k)
+    combined = pd.concat([collaborative.assign(source=0), content.assign(source=1)])
+    combined = (combined.drop_duplicates(["product_id", "similar_product_id"])
+                .sort_values(["product_id", "source", "rank"], kind="stable"))
+    combined["rank"] = combined.groupby("product_id").cumcount() + 1
+    return combined[combined["rank"] <= k][SIMILAR_ITEM_COLUMNS].reset_index(drop=True)
+
+
+def score_customer_recommendations(order_lines: pd.DataFrame, products: pd.DataFrame,
+                                   k: int = 10) -> pd.DataFrame:
+    """The served ``customer_recommendations``: the hybrid, tuned on the last 30 days, fitted on
+    all purchases, for every customer with a purchase, with reasons."""
+    model = fit_hybrid(order_lines, products)
+    interactions = purchase_interactions(order_lines)
+    companions = product_cross_sell(order_lines)
+    similar = model.components_["item_knn"].similar_items(model.item_ids, k)
+    return customer_recommendations(model, interactions["customer_id"].unique(), k,
+                                    interactions, companions, similar, products)

@@ -1,0 +1,12 @@
+"""Frequently-bought-together pairs with support, confidence and lift (logic: ml.scoring)."""
+
+from ml import scoring
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    return scoring.product_cross_sell(
+        order_lines=dbt.ref("fct_order_lines").df(),
+        products=dbt.ref("dim_products").df(),
+        customer_rfm=dbt.ref("customer_rfm").df(),
+    )

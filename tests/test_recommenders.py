@@ -1,0 +1,277 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.evaluation import evaluate_recommendations, time_split
+from ml.recommenders.als import ALSRecommender
+from ml.recommenders.buy_again import BuyAgainRecommender
+from ml.recommenders.content_based import ContentBasedRecommender
+from ml.recommenders.cross_sell import FrequentlyBoughtTogether
+from ml.recommenders.ease import EASERecommender
+from ml.recommenders.hybrid import HybridRecommender, fit_hybrid
+from ml.recommenders.interactions import event_interactions, purchase_interactions
+from ml.recommenders.item_knn import ItemKNNRecommender
+from ml.recommenders.outputs import REASON_POPULAR, REASON_REPEAT, customer_recommendations, \
+    product_cross_sell, product_similar_items
+from ml.recommenders.popularity import PopularityRecommender
+
+sys.path.insert(0, str(Path(__file__).parent))
+from reference_data import uci_order_lines, uci_products  # noqa: E402
+
+START = pd.Timestamp("2024-01-01")
+
+
+def order_lines(baskets: list[tuple[str, list[str]]], days_apart: float = 1.0) -> pd.DataFrame:
+    """One invoice per (customer, products) basket, ``days_apart`` days after the previous one."""
+    rows = [{"customer_id": customer, "order_id": f"o{number}", "product_id": product,
+             "ordered_at": START + pd.Timedelta(days=number * days_apart)}
+            for number, (customer, products) in enumerate(baskets) for product in products]
+    return pd.DataFrame(rows).assign(quantity=1, unit_price=1.0, line_amount=1.0,
+                                     is_cancellation=False)
+
+
+def grouped_shop(n_customers: int = 120, seed: int = 0) -> pd.DataFrame:
+    """Customers in three taste groups of ten products each, with a favourite they rebuy often.
+
+    Group g's customers buy products ``g0..g9`` (plus, rarely, anything), 2 to 8 invoices each,
+    over 120 days; the planted structure is what the models must find.
+    """
+    random = np.random.default_rng(seed)
+    groups = ["x", "y", "z"]
+    rows = []
+    for number in range(n_customers):
+        group = groups[number % 3]
+        favourite = f"{group}{random.integers(10)}"
+        for invoice in range(random.integers(2, 9)):
+            day = float(random.uniform(0, 120))
+            products = {favourite} | {f"{group}{i}" for i in random.choice(10, 3, replace=False)}
+            if random.random() < 0.2:
+                products.add(f"{random.choice(groups)}{random.integers(10)}")
+            rows += [{"customer_id": f"c{number}", "order_id": f"c{number}-{invoice}",
+                      "product_id": product, "ordered_at": START + pd.Timedelta(days=day)}
+                     for product in sorted(products)]
+    return pd.DataFrame(rows).assign(quantity=1, unit_price=1.0, line_amount=1.0,
+                                     is_cancellation=False)
+
+
+def grouped_products() -> pd.DataFrame:
+    return pd.DataFrame({
+        "product_id": [f"{group}{i}" for group in "xyz" for i in range(10)] + ["x-new"],
+        "description": [f"{name} item {i}" for name in ("mug", "candle", "poster")
+                        for i in range(10)] + ["mug item new"],
+        "category": [name for name in ("kitchen", "home.light", "wall") for _ in range(10)]
+        + ["kitchen"],
+        "brand": None, "unit_price": 1.0})
+
+
+def top_products(recommendations: pd.DataFrame, customer: str) -> list[str]:
+    return list(recommendations[recommendations["customer_id"] == customer]
+                .sort_values("rank")["product_id"])
+
+
+# interactions
+
+def test_purchase_interactions_count_distinct_invoices_and_skip_cancellations_and_guests():
+    lines = order_lines([("c1", ["a", "a", "b"]), ("c1", ["a"]), (None, ["a"])])
+    cancelled = lines.iloc[[0]].assign(order_id="Co9", is_cancellation=True, quantity=-1)
+    interactions = purchase_interactions(pd.concat([lines, cancelled]))
+    assert interactions[["customer_id", "product_id", "weight"]].to_dict("records") == [
+        {"customer_id": "c1", "product_id": "a", "weight": 2.0},
+        {"customer_id": "c1", "product_id": "b", "weight": 1.0}]
+    assert interactions["last_at"].iloc[0] == START + pd.Timedelta(days=1)
+
+
+def test_event_interactions_weigh_purchases_over_carts_over_views():
+    events = pd.DataFrame({
+        "customer_id": ["c1"] * 6, "product_id": ["a", "b", "b", "c", "c", "c"],
+        "event_type": ["view", "view", "cart", "view", "cart", "purchase"],
+        "event_at": pd.date_range(START, periods=6, freq="h"), "session_id": "s"})
+    weights = event_interactions(events).set_index("product_id")["weight"]
+    assert weights["a"] < weights["b"] < weights["c"]
+
+
+def test_a_missing_column_is_named():
+    with pytest.raises(ValueError, match="order_lines is missing column.*ordered_at"):
+        purchase_interactions(order_lines([("c1", ["a"])]).drop(columns="ordered_at"))
+
+
+# single models on planted patterns
+
+def test_popularity_ranks_by_recent_distinct_buyers():
+    lines = order_lines([("c1", ["old"]), ("c2", ["old"]), ("c3", ["old"]),
+                         ("c1", ["new"]), ("c2", ["new"]), ("c3", ["rare"])], days_apart=20)
+    recent = PopularityRecommender(window_days=50).fit(purchase_interactions(lines))
+    assert top_products(recent.recommend(["c1"], 3), "c1") == ["new", "rare", "old"]
+    all_time = PopularityRecommender(window_days=None).fit(purchase_interactions(lines))
+    assert top_products(all_time.recommend(["c1"], 3), "c1") == ["old", "new", "rare"]
+
+
+def test_buy_again_ranks_a_customers_repeat_items_and_nothing_else():
+    lines = order_lines([("c1", ["a", "b"]), ("c1", ["a"]), ("c1", ["a", "c"]), ("c2", ["d"])])
+    recommended = BuyAgainRecommender().fit(purchase_interactions(lines)).recommend(["c1"], 10)
+    assert top_products(recommended, "c1")[0] == "a"
+    assert set(top_products(recommended, "c1")) == {"a", "b", "c"}
+    assert top_products(recommended, "c1").index("c") < top_products(recommended, "c1").index("b")
+
+
+def test_item_knn_recovers_co_bought_pairs():
+    lines = order_lines([(f"c{i}", ["tea", "cup"]) for i in range(5)]
+                        + [(f"d{i}", ["pen", "ink"]) for i in range(5)]
+                        + [("e", ["tea", "pen"]), ("new", ["tea"])])
+    model = ItemKNNRecommender(neighbours=10).fit(purchase_interactions(lines))
+    assert top_products(model.recommend(["new"], 1, exclude_seen=True), "new") == ["cup"]
+    similar = model.similar_items(["pen"], 1)
+    assert similar["similar_product_id"].tolist() == ["ink"]
+
+
+@pytest.mark.parametrize("model", [ALSRecommender(factors=4),  # three planted groups
+                                   EASERecommender(l2=10), ItemKNNRecommender()],
+                         ids=["als", "ease", "item_knn"])
+def test_collaborative_models_recommend_from_the_customers_taste_group(model):
+    # a newcomer to each group bought two of its products; the other eight should come first
+    probes = order_lines([(f"probe-{group}", [f"{group}0", f"{group}1"]) for group in "xyz"])
+    interactions = purchase_interactions(pd.concat([grouped_shop(), probes]))
+    recommended = model.fit(interactions).recommend([f"probe-{group}" for group in "xyz"], 5,
+                                                    exclude_seen=True)
+    for group in "xyz":
+        assert all(product.startswith(group)
+                   for product in top_products(recommended, f"probe-{group}"))
+
+
+def test_als_is_deterministic():
+    interactions = purchase_interactions(grouped_shop())
+    first = ALSRecommender(factors=8).fit(interactions).recommend(["c0", "c5"], 5)
+    second = ALSRecommender(factors=8).fit(interactions).recommend(["c0", "c5"], 5)
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_ease_models_only_the_most_popular_items_when_capped():
+    interactions = purchase_interactions(grouped_shop())
+    model = EASERecommender(max_items=5).fit(interactions)
+    recommended = model.recommend(interactions["customer_id"].unique(), 10)
+    buyers = interactions.groupby("product_id")["customer_id"].nunique()
+    # ties in buyers are broken by product id
+    most_popular = buyers.sort_index().sort_values(ascending=False, kind="stable").index[:5]
+    assert set(recommended["product_id"]) <= set(most_popular)
+    assert recommended.groupby("customer_id").size().max() == 5
+
+
+def test_content_based_serves_a_product_nobody_bought():
+    model = ContentBasedRecommender(grouped_products()).fit(purchase_interactions(grouped_shop()))
+    similar = model.similar_items(["x-new"], 3)
+    assert set(similar["similar_product_id"]) <= {f"x{i}" for i in range(10)}
+    # a mug buyer is offered the new mug, though no one bought it, before any candle or poster
+    ranked = top_products(model.recommend(["c0"], 31, exclude_seen=True), "c0")
+    assert "x-new" in ranked
+    first_other_group = min(ranked.index(product) for product in ranked if product[0] != "x")
+    assert ranked.index("x-new") < first_other_group
+
+
+# cross-sell
+
+def test_cross_sell_support_confidence_and_lift_on_a_hand_example():
+    # 5 baskets: A in 3, B in 2, C in 2, A with B in 2, A with C in 1
+    lines = order_lines([("c", ["A", "B"]), ("c", ["A", "B"]), ("c", ["A", "C"]), ("c", ["C"]),
+                         ("c", ["D"])])
+    pairs = FrequentlyBoughtTogether(min_pair_count=1).fit(lines).pairs_.set_index(
+        ["product_id", "other_product_id"])
+    # A -> C and C -> A have lift 5/6 < 1 and are left out
+    assert sorted(pairs.index) == [("A", "B"), ("B", "A")]
+    assert pairs.loc[("A", "B")].to_dict() == pytest.approx(
+        {"support": 2 / 5, "confidence": 2 / 3, "lift": (2 / 3) / (2 / 5), "pair_count": 2})
+    assert pairs.loc[("B", "A"), "confidence"] == pytest.approx(1.0)
+    assert pairs.loc[("B", "A"), "lift"] == pytest.approx(1 / (3 / 5))
+    assert FrequentlyBoughtTogether(min_pair_count=3).fit(lines).pairs_.empty
+
+
+# hybrid and outputs
+
+@pytest.fixture(scope="module")
+def shop_hybrid() -> HybridRecommender:
+    return fit_hybrid(grouped_shop(300), grouped_products(), window_days=30)
+
+
+def test_hybrid_recommends_k_items_per_customer_and_falls_back_for_strangers(shop_hybrid):
+    recommended = shop_hybrid.recommend(["c0", "c1", "stranger"], 5)
+    assert recommended.groupby("customer_id").size().to_dict() == {"c0": 5, "c1": 5, "stranger": 5}
+    popular = PopularityRecommender(window_days=30).fit(purchase_interactions(grouped_shop(300)))
+    assert top_products(recommended, "stranger") == top_products(
+        popular.recommend(["c0"], 5), "c0")
+
+
+def test_hybrid_excludes_seen_items_when_asked(shop_hybrid):
+    recommended = shop_hybrid.recommend(["c0", "c1"], 5, exclude_seen=True)
+    seen = purchase_interactions(grouped_shop(300))[["customer_id", "product_id"]]
+    assert recommended.merge(seen, on=["customer_id", "product_id"]).empty
+
+
+def test_hybrid_beats_popularity_on_a_held_out_window():
+    lines = grouped_shop(300, seed=1)
+    split = time_split(lines, window_days=20)
+    train = purchase_interactions(split.train_lines)
+    hybrid = fit_hybrid(split.train_lines, grouped_products(), window_days=20)
+    hybrid.fit(train)
+    popularity = PopularityRecommender().fit(train)
+    scores = {model.name: evaluate_recommendations(model.recommend, train, split.truth(), (5,))
+              .set_index("variant")["ndcg"] for model in (hybrid, popularity)}
+    assert scores["hybrid"]["all"] > scores["popularity"]["all"] + 0.1
+    assert scores["hybrid"]["new"] > scores["popularity"]["new"]
+
+
+def test_hybrid_is_deterministic(shop_hybrid):
+    again = fit_hybrid(grouped_shop(300), grouped_products(), window_days=30)
+    pd.testing.assert_frame_equal(shop_hybrid.recommend(["c0", "c7"], 10),
+                                  again.recommend(["c0", "c7"], 10))
+
+
+def test_customer_recommendations_explain_each_item():
+    lines = order_lines([(f"c{i}", ["tea", "cup"]) for i in range(6)] + [("me", ["tea"])]
+                        + [(f"d{i}", ["pen"]) for i in range(3)])
+    interactions = purchase_interactions(lines)
+    products = pd.DataFrame({"product_id": ["tea", "cup"], "description": ["Green tea", None]})
+    table = customer_recommendations(
+        BuyAgainRecommender().fit(interactions), ["me"], 5, interactions, products=products)
+    assert table.columns.tolist() == ["customer_id", "rank", "product_id", "score", "model_name",
+                                      "reason"]
+    assert table["reason"].tolist() == [REASON_REPEAT]
+
+    knn = ItemKNNRecommender().fit(interactions)
+    companions = product_cross_sell(lines, min_pair_count=2)
+    table = customer_recommendations(knn, ["me"], 1, interactions, companions,
+                                     knn.similar_items(["tea", "cup"]), products)
+    assert table[["product_id", "model_name", "reason"]].to_dict("records") == [
+        {"product_id": "cup", "model_name": "item_knn", "reason": "bought together with Green tea"}]
+    no_context = customer_recommendations(knn, ["me"], 1)
+    assert no_context["reason"].tolist() == [REASON_POPULAR]
+
+
+def test_product_similar_items_covers_products_nobody_bought():
+    table = product_similar_items(grouped_shop(), grouped_products(), k=3)
+    assert table.columns.tolist() == ["product_id", "rank", "similar_product_id", "score"]
+    assert set(table["product_id"]) == set(grouped_products()["product_id"])
+    ranks = table.groupby("product_id")["rank"].apply(list)
+    assert ranks.map(lambda product_ranks: product_ranks == [1, 2, 3]).all()
+    assert set(table.loc[table["product_id"] == "x-new", "similar_product_id"]) <= {
+        f"x{i}" for i in range(10)}
+
+
+# real data
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_hybrid_meets_the_quality_bar_on_online_retail(online_retail_file):
+    from ml.evaluate_recommenders import evaluate
+
+    metrics = evaluate(uci_order_lines(online_retail_file), uci_products(online_retail_file))
+    at_10 = metrics[metrics["k"] == 10].set_index(["model_name", "variant"])
+    hybrid, singles = at_10.loc["hybrid"], at_10.drop(index="hybrid", level="model_name")
+    assert hybrid.loc["all", "ndcg"] >= 0.34
+    assert hybrid.loc["new", "ndcg"] >= 0.105
+    for variant in ("all", "new"):
+        best_single = singles.xs(variant, level="variant")["ndcg"].max()
+        assert hybrid.loc[variant, "ndcg"] > best_single
+    assert hybrid.loc["all", "coverage"] > 0.30
+    assert at_10.loc[("hybrid", "all"), "fit_seconds"] < 60
