@@ -114,3 +114,20 @@ def test_uci_out_of_time_churn_beats_its_baselines(online_retail_file):
     assert model.loc["roc_auc", "value"] > model.loc["roc_auc", "baseline_value"]
     assert model.loc["top_decile_lift", "value"] > 1.5
     assert model.loc["brier", "value"] < 0.215
+
+
+def test_every_feature_column_has_a_driver_group():
+    from test_features import order_lines
+
+    from ml.features import customer_features
+
+    lines = order_lines([("a", "o1", "2024-01-01", 2, 10.0, False),
+                         ("a", "o2", "2024-02-01", 1, 5.0, False),
+                         ("a", "c1", "2024-02-02", -1, 5.0, True)])
+    products = pd.DataFrame({"product_id": ["p:0"], "description": ["ADVENT CALENDAR"],
+                             "category": [None]})
+    events = pd.DataFrame({"customer_id": ["a"], "product_id": ["p:0"], "event_type": ["view"],
+                           "event_at": pd.to_datetime(["2024-02-20"]), "session_id": ["s1"]})
+    features = customer_features(lines, pd.Timestamp("2024-03-01"), events, products)
+    grouped = {column for columns in churn.DRIVER_GROUPS.values() for column in columns}
+    assert set(features.columns) <= grouped

@@ -76,6 +76,36 @@ def test_events_add_site_activity(lines):
     assert features.loc["b", "views_last_30d"] == 0 and features.loc["b", "sessions"] == 1
 
 
+def test_basket_and_seasonal_goods_features(lines):
+    products = pd.DataFrame({"product_id": ["p:0", "p:2"],
+                             "description": ["CHRISTMAS TREE LIGHTS", None],
+                             "category": [None, "Xmas decorations"]})
+    features = F.customer_features(lines, CUTOFF, products=products)
+    a = features.loc["a"]
+    # a bought 2 + 1 + 1 units for 20 + 5 + 30 before the cutoff; p:0 (20) and p:2 (30) seasonal.
+    assert a["avg_quantity_per_line"] == pytest.approx(4 / 3)
+    assert a["avg_unit_price"] == pytest.approx(55 / 4)
+    assert a["seasonal_spend_share"] == pytest.approx(50 / 55)
+    assert features.loc["b", "seasonal_spend_share"] == 0.0
+    assert "seasonal_spend_share" not in F.customer_features(lines, CUTOFF)
+    with pytest.raises(ValueError, match=r"products lacks column\(s\) \['category'\]"):
+        F.customer_features(lines, CUTOFF, products=products.drop(columns="category"))
+
+
+def test_decayed_activity_and_gap_regularity():
+    frame = order_lines([("a", "o1", "2024-01-01", 1, 10.0, False),
+                         ("a", "o2", "2024-01-11", 1, 20.0, False),
+                         ("a", "o3", "2024-02-10", 1, 40.0, False)])
+    a = F.customer_features(frame, CUTOFF).loc["a"]
+    ages = np.array([60.0, 50.0, 20.0])  # days from each purchase day to the cutoff day
+    assert a["log_decayed_days_30d"] == pytest.approx(np.log1p(np.exp(-ages / 30).sum()))
+    assert a["log_decayed_revenue_120d"] == pytest.approx(
+        np.log1p((np.array([10.0, 20.0, 40.0]) * np.exp(-ages / 120)).sum()))
+    assert a["gap_cv"] == pytest.approx(np.std([10.0, 30.0], ddof=1) / 20.0)
+    # Two active calendar months over ceil(60 / 30.44) = 2 months since the first order.
+    assert a["active_month_share"] == pytest.approx(1.0)
+
+
 def test_missing_column_names_frame_and_column(lines):
     with pytest.raises(ValueError, match=r"order_lines lacks column\(s\) \['is_cancellation'\]"):
         F.customer_features(lines.drop(columns="is_cancellation"), CUTOFF)
