@@ -2,10 +2,12 @@
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from ml import paths
 from ml.data.formats import RAW_FORMATS
+from ml.report.settings import ReportSettings
 
 
 class UserError(Exception):
@@ -59,6 +61,56 @@ def cmd_demo(args: argparse.Namespace) -> None:
     cmd_build(argparse.Namespace(dbt_args=[]))
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from ml.report import build_report
+
+    overrides = {item.name: getattr(args, item.name) for item in fields(ReportSettings)
+                 if getattr(args, item.name, None) is not None}
+    result = build_report(output_dir=Path(args.output_dir) if args.output_dir else None,
+                          settings=ReportSettings(**overrides))
+    print(f"Report: {result.html_path} ({len(result.figure_paths)} figures in "
+          f"{result.html_path.parent / 'figures'})")
+    for label, value in result.summary.facts.get("numbers", []):
+        print(f"  {value:>28}  {label}")
+
+
+RECOMMENDATIONS_SQL = """
+select recommendations.rank, recommendations.product_id, products.description,
+       recommendations.score, recommendations.reason
+from main.customer_recommendations as recommendations
+left join main.dim_products as products on recommendations.product_id = products.product_id
+where recommendations.customer_id = $customer_id
+order by recommendations.rank
+"""
+
+
+def cmd_recommend(args: argparse.Namespace) -> None:
+    from ml.warehouse import connect, customer_lookup, table_exists
+
+    with connect() as connection:
+        if not table_exists(connection, "main", "customer_recommendations"):
+            raise UserError("the warehouse has no recommendations yet; run `globalshop build`.")
+        customers = customer_lookup(connection, args.customer)
+        if customers.empty:
+            raise UserError(f"no customer {args.customer!r} in the warehouse. Give the id as in "
+                            "your data (17850) or with its source (online_retail:17850).")
+        if len(customers) > 1:
+            choices = ", ".join(customers["customer_id"])
+            raise UserError(f"{args.customer!r} is a customer of several sources: {choices}. "
+                            "Give one of these ids.")
+        customer = customers.iloc[0]
+        rows = connection.execute(RECOMMENDATIONS_SQL,
+                                  {"customer_id": customer["customer_id"]}).fetchall()
+    segment = customer.get("rfm_segment")
+    print(f"Customer {customer['customer_id']}"
+          + (f" ({segment}, {int(customer['frequency'])} orders)" if isinstance(segment, str) else ""))
+    if not rows:
+        print("  No recommendations: the customer has no purchase, or their source has too little "
+              "history to train the recommenders (see model_metrics).")
+    for rank, product_id, description, score, reason in rows[:args.top]:
+        print(f"  {rank:>2}. {description or product_id}  [{product_id}]  ({reason})")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="globalshop",
@@ -86,6 +138,24 @@ def parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", help="run `dbt build` on this shop's data")
     build.add_argument("dbt_args", nargs=argparse.REMAINDER, help="extra arguments for dbt build")
     build.set_defaults(handler=cmd_build)
+
+    report = commands.add_parser("report", help="write reports/business_impact.html from the warehouse")
+    report.add_argument("--output-dir", help="folder for the report (default: $GLOBALSHOP_HOME/reports)")
+    for setting in fields(ReportSettings):
+        if setting.name == "currencies":
+            continue  # a mapping: set it through the Python API
+        kind = str if setting.name == "main_source" else type(setting.default)
+        report.add_argument(f"--{setting.name.replace('_', '-')}", dest=setting.name, type=kind,
+                            help=f"report assumption (default {setting.default}; meanings are "
+                                 "listed at the end of the report)")
+    report.set_defaults(handler=cmd_report)
+
+    recommend = commands.add_parser("recommend", help="print a customer's recommendations")
+    recommend.add_argument("--customer", required=True,
+                           help="customer id, as in your data (17850) or with its source "
+                                "(online_retail:17850)")
+    recommend.add_argument("--top", type=int, default=10, help="how many to print (default 10)")
+    recommend.set_defaults(handler=cmd_recommend)
 
     demo = commands.add_parser("demo", help="generate the default shop if there is no data, then build")
     demo.add_argument("--scale", type=float, default=1.0)

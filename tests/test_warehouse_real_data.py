@@ -9,6 +9,7 @@ import pytest
 from warehouse_helpers import build_shop, query, shop_home
 
 from ml import paths
+from ml.cli import main
 from ml.data.importer import import_file
 from ml.quality import validate_marts
 
@@ -105,3 +106,33 @@ def test_great_expectations_suite_passes_on_every_mart(real_shop):
         connection.close()
     assert {result.table for result in results} >= {"fct_order_lines", "customer_rfm", "fct_sessions"}
     assert [(r.table, r.failures) for r in results if not r.success] == []
+
+
+def test_score_tables_cover_every_source_with_enough_history(real_shop):
+    rows = dict(query(real_shop, "select source_system, count(*) from customer_churn_scores group by 1"))
+    # the event-log sample spans three hours: too short to learn churn from, so it is skipped
+    assert rows == {"online_retail": 4_334, "cdnow": 23_502}
+    [(served,)] = query(real_shop, "select count(distinct customer_id) from customer_recommendations")
+    assert served == 4_334
+    skipped = {run for (run,) in query(real_shop, "select run_id from model_metrics where metric = 'skipped'")}
+    assert "events@skipped" in skipped
+
+
+def test_recommend_prints_a_customers_products_with_names(real_shop, capsys):
+    with shop_home(real_shop):
+        assert main(["recommend", "--customer", "online_retail:17850", "--top", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Customer online_retail:17850 (")
+    assert len(lines) == 4 and all("[online_retail:" in line for line in lines[1:])
+
+
+@pytest.mark.parametrize("customer, message", [
+    ("17850", "is a customer of several sources: cdnow:17850, online_retail:17850"),
+    ("no-such-customer", "no customer 'no-such-customer' in the warehouse"),
+    ("x'; drop table fct_orders; --", "no customer"),
+])
+def test_recommend_explains_unknown_or_ambiguous_customers(real_shop, capsys, customer, message):
+    with shop_home(real_shop):
+        assert main(["recommend", "--customer", customer]) == 1
+    assert message in capsys.readouterr().err
+    assert query(real_shop, "select count(*) > 0 from fct_orders") == [(True,)]
