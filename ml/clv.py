@@ -14,13 +14,17 @@ coming calendar window was one year earlier; predictions over a horizon are mult
 
 import contextlib
 import io
+import types
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Self
 
 import numpy as np
 import pandas as pd
+from autograd import hessian, value_and_grad
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
+from lifetimes.utils import ConvergenceError
+from scipy.optimize import minimize
 from scipy.stats import spearmanr
 from sklearn.ensemble import HistGradientBoostingRegressor
 
@@ -106,6 +110,30 @@ def _expected_purchases(fitter: Any, summary: pd.DataFrame, days: float) -> np.n
             days, summary["frequency"], summary["recency"], summary["T"]), dtype="float64")
 
 
+# A gradient this small is a stationary point, whatever the optimizer's status says.
+STATIONARY_GRADIENT = 1e-5
+
+
+def _fit_accepting_stationary_points(self, minimizing_function_args, initial_params, params_size,
+                                     disp, tol=1e-7, bounds=None, **kwargs):
+    """lifetimes' BaseFitter._fit, except that an optimum reached with "precision loss" is kept.
+
+    When the likelihood is flat towards a boundary (on UCI: dropout a -> 0), BFGS stops at the
+    optimum with status 2 and lifetimes raises ConvergenceError although the gradient is ~0. The
+    fit is then judged by transaction_fit_problem like any other (it reports no dropout learned).
+    """
+    start = 0.1 * np.ones(params_size) if initial_params is None else initial_params
+    output = minimize(value_and_grad(self._negative_log_likelihood), jac=True, tol=tol, x0=start,
+                      args=minimizing_function_args, bounds=bounds,
+                      options={"disp": disp, **kwargs})
+    stationary = (np.all(np.isfinite(output.x))
+                  and np.max(np.abs(output.jac)) < STATIONARY_GRADIENT)
+    if not (output.success or stationary):
+        raise ConvergenceError(f"the optimizer stopped: {output.message}")
+    return output.x, output.fun, hessian(self._negative_log_likelihood)(output.x,
+                                                                        *minimizing_function_args)
+
+
 def fit_transaction_model(summary: pd.DataFrame, models: tuple[str, ...] = tuple(TRANSACTION_MODELS),
                           penalizers: tuple[float, ...] = PENALIZERS
                           ) -> tuple[Any, str, list[FitAttempt]]:
@@ -124,6 +152,7 @@ def fit_transaction_model(summary: pd.DataFrame, models: tuple[str, ...] = tuple
             attempt = FitAttempt(model, penalizer)
             attempts.append(attempt)
             fitter = TRANSACTION_MODELS[model](penalizer_coef=penalizer)
+            fitter._fit = types.MethodType(_fit_accepting_stationary_points, fitter)
             try:
                 with _quiet():
                     fitter.fit(summary["frequency"], summary["recency"], summary["T"])
