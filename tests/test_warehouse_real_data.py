@@ -136,3 +136,32 @@ def test_recommend_explains_unknown_or_ambiguous_customers(real_shop, capsys, cu
         assert main(["recommend", "--customer", customer]) == 1
     assert message in capsys.readouterr().err
     assert query(real_shop, "select count(*) > 0 from fct_orders") == [(True,)]
+
+
+def _metrics(home, run_prefix: str) -> dict[tuple[str, str], float]:
+    rows = query(home, "select model_name, metric, value from model_metrics "
+                       f"where run_id like '{run_prefix}%'")
+    return {(model, metric): value for model, metric, value in rows}
+
+
+def test_hybrid_recommender_meets_the_quality_bar_in_the_warehouse(real_shop):
+    metrics = _metrics(real_shop, "online_retail@2011-11-10")
+    singles = ["popularity", "buy_again", "item_knn", "als", "ease", "content_based"]
+    assert metrics[("hybrid", "ndcg_at_10")] >= 0.34
+    assert metrics[("hybrid", "ndcg_at_10_new_items")] >= 0.105
+    assert metrics[("hybrid", "coverage_at_10")] > 0.30
+    for model in singles:
+        assert metrics[("hybrid", "ndcg_at_10")] > metrics[(model, "ndcg_at_10")]
+        new_items = metrics.get((model, "ndcg_at_10_new_items"))
+        assert new_items != new_items or metrics[("hybrid", "ndcg_at_10_new_items")] > new_items
+
+
+def test_churn_model_beats_every_baseline_on_roc_auc_out_of_time(real_shop):
+    metrics = _metrics(real_shop, "online_retail@2011-09-11+90d")
+    baselines = {model: value for (model, metric), value in metrics.items()
+                 if model.startswith("churn_baseline_") and metric == "roc_auc"}
+    assert len(baselines) == 4
+    assert metrics[("churn_gradient_boosting", "roc_auc")] > max(baselines.values())
+    assert metrics[("churn_gradient_boosting", "churn_rate")] == pytest.approx(0.43, abs=0.01)
+    # the probabilistic CLV's total revenue is within 25% thanks to the seasonal index
+    assert abs(metrics[("clv_probabilistic", "total_error")]) < 0.25

@@ -35,7 +35,7 @@ clustering_metrics as (
 
     {% for metric in ['cluster_count', 'silhouette'] %}
     select
-        {{ dbt.concat(["source_system", "'@'", "cast(as_of_date as " ~ dbt.type_string() ~ ")"]) }} as run_id,
+        {{ dbt.concat(["source_system", "'@'", "cast(cast(as_of_date as date) as " ~ dbt.type_string() ~ ")"]) }} as run_id,
         model_name,
         model_version,
         '{{ "chosen_k" if metric == "cluster_count" else "silhouette" }}' as metric,
