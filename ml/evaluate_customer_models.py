@@ -10,6 +10,7 @@ validate at cutoff - horizon). CLV predicts each customer's revenue in the holdo
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,27 @@ from ml.clv import (GradientBoostingClv, ProbabilisticClv, fit_transaction_model
 from ml.features import (DAY, churn_labels, customer_features, customer_orders, default_cutoff,
                          holdout_revenue, require_columns)
 from ml.model_registry import DataWindow, metric_rows, model_version
+
+PREDICTION_COLUMNS = ["run_id", "model_name", "customer_id", "predicted", "actual"]
+
+
+@dataclass(frozen=True)
+class Validation:
+    """An out-of-time validation: its model_metrics rows and the test predictions behind them."""
+
+    metrics: pd.DataFrame
+    predictions: pd.DataFrame
+
+
+def prediction_rows(run_id: str, model_name: str, predicted: pd.Series,
+                    actual: pd.Series) -> pd.DataFrame:
+    """One row per test customer: what the model predicted and what happened."""
+    return pd.DataFrame({"run_id": run_id, "model_name": model_name,
+                         "customer_id": predicted.index.astype(str),
+                         "predicted": predicted.to_numpy(dtype="float64"),
+                         "actual": actual.reindex(predicted.index).to_numpy(dtype="float64")},
+                        columns=PREDICTION_COLUMNS)
+
 
 RFM_COLUMNS = ["log_days_since_last_order", "log_orders", "log_avg_order_value",
                "log_days_since_first_order"]
@@ -56,8 +78,9 @@ def _churn_baselines(train: pd.DataFrame, train_churned: pd.Series, test: pd.Dat
 
 def evaluate_churn(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int,
                    run_id: str, events: pd.DataFrame | None = None,
-                   products: pd.DataFrame | None = None) -> pd.DataFrame:
-    """model_metrics rows of the churn model and its baselines, tested at ``cutoff``."""
+                   products: pd.DataFrame | None = None) -> Validation:
+    """model_metrics rows of the churn model and its baselines, tested at ``cutoff``, and the
+    model's test predictions (actual = 1 for a customer who churned)."""
     horizon = pd.Timedelta(days=horizon_days)
     snapshots = {}
     for name, at in (("tune", cutoff - 2 * horizon), ("train", cutoff - horizon),
@@ -70,7 +93,8 @@ def evaluate_churn(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days
     else:
         hyperparameters = {}
     model = ChurnModel(**hyperparameters).fit(train_x, train_y)
-    metrics = churn_metrics(test_y, model.predict(test_x))
+    predicted = model.predict(test_x)
+    metrics = churn_metrics(test_y, predicted)
     metrics["churn_rate"] = float(test_y.mean())
     metrics.update({f"param_{k}": float(v) for k, v in model.params().items()})
     baselines = _churn_baselines(train_x, train_y, test_x, test_y, horizon_days)
@@ -81,13 +105,15 @@ def evaluate_churn(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days
     for name, values in baselines.items():
         rows.append(metric_rows(run_id, f"churn_baseline_{name}", "baseline", window, values,
                                 len(test_x)))
-    return pd.concat(rows, ignore_index=True)
+    return Validation(pd.concat(rows, ignore_index=True),
+                      prediction_rows(run_id, model.name, predicted, test_y))
 
 
 def evaluate_clv(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int,
                  run_id: str, events: pd.DataFrame | None = None,
-                 products: pd.DataFrame | None = None) -> pd.DataFrame:
-    """model_metrics rows of both CLV models and the naive baseline on the holdout horizon."""
+                 products: pd.DataFrame | None = None) -> Validation:
+    """model_metrics rows of both CLV models and the naive baseline on the holdout horizon, and
+    both models' predicted against actual holdout revenue per customer."""
     horizon = pd.Timedelta(days=horizon_days)
     orders = customer_orders(order_lines)
     index, how = seasonal_index(orders, cutoff, horizon_days)
@@ -103,11 +129,12 @@ def evaluate_clv(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: 
     probabilistic = ProbabilisticClv(seasonal_index=index).fit(test_x)
     boosted = GradientBoostingClv(seasonal_index=index).fit(train_x, train_y)
     window = DataWindow(first_order, cutoff, cutoff, cutoff + horizon)
-    rows = []
+    rows, predictions = [], []
     for model, train_window in ((probabilistic, window),
                                 (boosted, DataWindow(first_order, train_cutoff, cutoff,
                                                      cutoff + horizon))):
         predicted = model.predict(test_x)
+        predictions.append(prediction_rows(run_id, model.name, predicted, actual))
         metrics = revenue_metrics(actual, predicted)
         metrics["unadjusted_total_error"] = float(
             (predicted.sum() / index - actual.sum()) / actual.sum())
@@ -129,23 +156,31 @@ def evaluate_clv(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: 
                                 len(test_x), baselines, details))
     rows.append(metric_rows(run_id, "clv_baseline_naive_daily_spend", "baseline", window,
                             baselines["naive_daily_spend"], len(test_x)))
-    return pd.concat(rows, ignore_index=True)
+    return Validation(pd.concat(rows, ignore_index=True),
+                      pd.concat(predictions, ignore_index=True))
+
+
+def validate(order_lines: pd.DataFrame, horizon_days: int = 90,
+             cutoff: pd.Timestamp | None = None, events: pd.DataFrame | None = None,
+             run_id: str | None = None, products: pd.DataFrame | None = None) -> Validation:
+    """Every churn and CLV figure of the quality bar as ``model_metrics`` rows, with the
+    per-customer test predictions behind them (for gains, calibration and decile charts)."""
+    require_columns(order_lines, ["ordered_at"], "order_lines")
+    cutoff = pd.Timestamp(cutoff) if cutoff is not None else default_cutoff(order_lines,
+                                                                           horizon_days)
+    run_id = run_id or f"evaluation@{cutoff:%Y-%m-%d}+{horizon_days}d"
+    with threadpool_limits(limits=1):  # 2 shared cores: threads only add contention here
+        churn = evaluate_churn(order_lines, cutoff, horizon_days, run_id, events, products)
+        clv = evaluate_clv(order_lines, cutoff, horizon_days, run_id, events, products)
+    return Validation(pd.concat([churn.metrics, clv.metrics], ignore_index=True),
+                      pd.concat([churn.predictions, clv.predictions], ignore_index=True))
 
 
 def evaluate(order_lines: pd.DataFrame, horizon_days: int = 90,
              cutoff: pd.Timestamp | None = None, events: pd.DataFrame | None = None,
              run_id: str | None = None, products: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every churn and CLV figure of the quality bar, as ``model_metrics`` rows."""
-    require_columns(order_lines, ["ordered_at"], "order_lines")
-    cutoff = pd.Timestamp(cutoff) if cutoff is not None else default_cutoff(order_lines,
-                                                                           horizon_days)
-    run_id = run_id or f"evaluation@{cutoff:%Y-%m-%d}+{horizon_days}d"
-    with threadpool_limits(limits=1):  # 2 shared cores: threads only add contention here
-        return pd.concat([evaluate_churn(order_lines, cutoff, horizon_days, run_id, events,
-                                         products),
-                          evaluate_clv(order_lines, cutoff, horizon_days, run_id, events,
-                                       products)],
-                         ignore_index=True)
+    return validate(order_lines, horizon_days, cutoff, events, run_id, products).metrics
 
 
 QUALITY_METRICS = ("roc_auc", "pr_auc", "top_decile_lift", "brier", "churn_rate", "mae", "rmse",

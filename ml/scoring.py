@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from ml.churn import fit_and_score_churn
 from ml.clv import fit_and_score_clv
-from ml.evaluate_customer_models import evaluate
+from ml.evaluate_customer_models import validate
 from ml.features import customer_features
 from ml.model_registry import METRIC_COLUMNS, DataWindow, metric_rows, model_version
 from ml.segmentation import (CampaignResponseModel, choose_k_and_cluster, profile_features,
@@ -168,24 +168,37 @@ def customer_campaign_response(customer_profiles: pd.DataFrame,
     return scores.rename_axis("customer_id").reset_index()
 
 
-def customer_model_metrics(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame,
-                           customer_profiles: pd.DataFrame, events: pd.DataFrame | None = None,
-                           horizon_days: int = 90) -> pd.DataFrame:
-    """model_metrics rows of the customer models: out-of-time churn and CLV validation against
-    their baselines, and the campaign model's validation AUC. A source that could not be
-    validated gets a `skipped` row saying why. (The clustering's chosen k and silhouette travel
-    on customer_segments' rows.)"""
+VALIDATION_TYPES = {**METRIC_TYPES, "customer_id": "str", "predicted": "float64",
+                    "actual": "float64", "row_type": "str"}
+
+
+def customer_model_validation(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame,
+                              customer_profiles: pd.DataFrame, events: pd.DataFrame | None = None,
+                              horizon_days: int = 90) -> pd.DataFrame:
+    """The customer models' validation in one table, split downstream by `row_type`:
+
+    - `metric` rows (model_metrics): out-of-time churn and CLV validation against their
+      baselines, the campaign model's validation AUC, and a `skipped` row per source that could
+      not be validated, saying why;
+    - `prediction` rows (model_validation_predictions): each test customer's predicted churn
+      probability or holdout revenue beside what happened.
+
+    (The clustering's chosen k and silhouette travel on customer_segments' rows.)
+    """
     def score(source, as_of, lines, source_events):
         cutoff = as_of - pd.Timedelta(days=horizon_days)
-        return evaluate(lines, horizon_days, cutoff, source_events,
-                        run_id=f"{source}@{cutoff:%Y-%m-%d}+{horizon_days}d")
+        validation = validate(lines, horizon_days, cutoff, source_events,
+                              run_id=f"{source}@{cutoff:%Y-%m-%d}+{horizon_days}d")
+        return pd.concat([validation.metrics.assign(row_type="metric"),
+                          validation.predictions.assign(row_type="prediction")],
+                         ignore_index=True)
 
     frames, skipped = _score_sources(order_lines, customer_rfm, events, 3 * horizon_days,
                                      "validation", score)
     for source, reason in skipped.items():
         frames.append(pd.DataFrame([{"run_id": f"{source}@skipped", "model_name": "churn_and_clv",
                                      "model_version": "none", "metric": "skipped",
-                                     "detail": reason}], columns=list(METRIC_COLUMNS)))
+                                     "detail": reason, "row_type": "metric"}]))
     if len(customer_profiles) >= MIN_CUSTOMERS:
         as_of = _profiles_as_of(customer_profiles)
         with threadpool_limits(MODEL_THREADS):
@@ -197,8 +210,9 @@ def customer_model_metrics(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame
         frames.append(metric_rows(
             f"customer_profiles@{as_of:%Y-%m-%d}", model.name,
             model_version(CampaignResponseModel, model.params(), window), window,
-            {"validation_roc_auc": auc, "response_rate": float(target.mean())}, len(features)))
-    return _stack(frames, METRIC_TYPES).astype(METRIC_TYPES)
+            {"validation_roc_auc": auc, "response_rate": float(target.mean())},
+            len(features)).assign(row_type="metric"))
+    return _stack(frames, VALIDATION_TYPES)[list(VALIDATION_TYPES)].astype(VALIDATION_TYPES)
 
 
 # Recommendations -----------------------------------------------------------------------------

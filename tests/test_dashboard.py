@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from generated_shop import generated_shop, with_coming_tables
+from generated_shop import generated_shop
 from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -11,9 +11,7 @@ APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
-    home = with_coming_tables(generated_shop(tmp_path_factory),
-                              tmp_path_factory.mktemp("dashboard_shop"))
-    return home / "warehouse" / "globalshop.duckdb"
+    return generated_shop(tmp_path_factory) / "warehouse" / "globalshop.duckdb"
 
 
 @pytest.fixture

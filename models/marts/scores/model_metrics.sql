@@ -5,7 +5,8 @@ with
 
 customer_models as (
 
-    select * from {{ ref('customer_model_metrics') }}
+    select * from {{ ref('customer_model_validation') }}
+    where row_type = 'metric'
 
 ),
 
