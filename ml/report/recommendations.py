@@ -99,7 +99,8 @@ def _metrics_figure(context: ReportContext, table: pd.DataFrame, run_id: str) ->
         colours = ["#c0392b" if name == CURRENT_SYSTEM else "#2a6f97"
                    for name in rows["model_name"]]
         ax.barh(rows["model_name"], rows["hit_rate"] * 100, color=colours)
-        ax.set(title=f"Hit rate at {HEADLINE_K}, {variant} items",
+        items = "all items" if variant == "all" else "items new to the customer"
+        ax.set(title=f"Hit rate at {HEADLINE_K}, {items}",
                xlabel="judged customers with a hit (%)", ylabel="model")
     saved = context.figures.save(figure, f"recommendations_hit_rate_{run_id}",
                                  f"{run_id}: hit rate of each recommender; red = popularity, "
