@@ -53,12 +53,22 @@ def cmd_build(args: argparse.Namespace) -> None:
     print(f"Built in {result.seconds:.0f} s; dbt's output is in {result.log_path}")
 
 
+def cmd_score(args: argparse.Namespace) -> None:
+    from ml.score_job import score
+
+    result = score(args.tables)
+    for table, rows in result.rows.items():
+        print(f"  {rows:>12,}  {table}")
+    print(f"Scored on the {result.target} target in {result.seconds:.0f} s")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     if not any(paths.raw_dir().glob("*/*.parquet")):
         cmd_generate(args)
     else:
         print(f"Using the raw data already under {paths.raw_dir()}")
     cmd_build(argparse.Namespace(dbt_args=[]))
+    cmd_report(argparse.Namespace(output_dir=None))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -157,7 +167,13 @@ def parser() -> argparse.ArgumentParser:
     recommend.add_argument("--top", type=int, default=10, help="how many to print (default 10)")
     recommend.set_defaults(handler=cmd_recommend)
 
-    demo = commands.add_parser("demo", help="generate the default shop if there is no data, then build")
+    scoring = commands.add_parser("score", help="write the score tables to the current dbt target "
+                                                "(GLOBALSHOP_TARGET: duckdb or spark)")
+    scoring.add_argument("tables", nargs="*", help="score tables to write (default: all)")
+    scoring.set_defaults(handler=cmd_score)
+
+    demo = commands.add_parser("demo", help="generate the default shop if there is no data, build "
+                                            "the warehouse and write the report")
     demo.add_argument("--scale", type=float, default=1.0)
     demo.add_argument("--seed", type=int, default=42)
     demo.set_defaults(handler=cmd_demo)

@@ -212,7 +212,8 @@ def customer_model_validation(order_lines: pd.DataFrame, customer_rfm: pd.DataFr
             model_version(CampaignResponseModel, model.params(), window), window,
             {"validation_roc_auc": auc, "response_rate": float(target.mean())},
             len(features)).assign(row_type="metric"))
-    return _stack(frames, VALIDATION_TYPES)[list(VALIDATION_TYPES)].astype(VALIDATION_TYPES)
+    return _stack(frames, VALIDATION_TYPES).reindex(columns=list(VALIDATION_TYPES)).astype(
+        VALIDATION_TYPES)
 
 
 # Recommendations -----------------------------------------------------------------------------
@@ -305,7 +306,7 @@ def recommender_metrics(order_lines: pd.DataFrame, products: pd.DataFrame,
                                      "model_version": "none", "metric": "skipped",
                                      "detail": reason}]))
     metrics = _stack(frames, METRIC_TYPES)
-    return metrics.drop(columns=["source_system"], errors="ignore").astype(METRIC_TYPES)
+    return metrics.reindex(columns=list(METRIC_TYPES)).astype(METRIC_TYPES)
 
 
 def recommender_metric_rows(metrics: pd.DataFrame, source: str, train_start: pd.Timestamp,

@@ -1,4 +1,5 @@
-"""The whole path on a small generated shop, through the `globalshop` command as a user runs it."""
+"""The whole path on a small generated shop, through `globalshop demo` as a user runs it:
+generate, build (SQL and scoring) and report."""
 
 import json
 
@@ -18,9 +19,13 @@ SOURCES = ["customer_profiles", "events", "online_retail_ii"]
 def generated_shop(tmp_path_factory):
     home = tmp_path_factory.mktemp("generated_shop")
     with shop_home(home):
-        assert main(["data", "generate", "--scale", "0.02", "--seed", "7"]) == 0
-        assert main(["build"]) == 0
+        assert main(["demo", "--scale", "0.02", "--seed", "7"]) == 0
     return home
+
+
+def test_demo_writes_the_report(generated_shop):
+    page = (generated_shop / "reports" / "business_impact.html").read_text()
+    assert "<h2>Summary</h2>" in page
 
 
 def test_build_reconciles_every_generated_source(generated_shop):
