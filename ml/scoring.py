@@ -18,7 +18,7 @@ from ml.churn import fit_and_score_churn
 from ml.clv import fit_and_score_clv
 from ml.evaluate_customer_models import validate
 from ml.features import customer_features
-from ml.model_registry import METRIC_COLUMNS, DataWindow, metric_rows, model_version
+from ml.model_registry import DataWindow, metric_rows, model_version
 from ml.segmentation import (CampaignResponseModel, choose_k_and_cluster, profile_features,
                              profile_segments, score_clusters)
 

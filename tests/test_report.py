@@ -6,7 +6,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import duckdb
 from generated_shop import copy_without, generated_shop
 from warehouse_helpers import shop_home
 

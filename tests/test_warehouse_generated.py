@@ -3,14 +3,11 @@ generate, build (SQL and scoring) and report."""
 
 import json
 
-import duckdb
 import pytest
-from warehouse_helpers import query, shop_home
+from warehouse_helpers import query, shop_home, validate_shop
 
-from ml import paths
 from ml.build import run_dbt
 from ml.cli import main
-from ml.quality import validate_marts
 
 SOURCES = ["customer_profiles", "events", "online_retail_ii"]
 
@@ -65,12 +62,7 @@ def test_every_rfm_segment_is_named(generated_shop):
 
 
 def test_great_expectations_suite_passes(generated_shop):
-    with shop_home(generated_shop):
-        connection = duckdb.connect(str(paths.warehouse_path()), read_only=True)
-    try:
-        results = validate_marts(connection)
-    finally:
-        connection.close()
+    results = validate_shop(generated_shop)
     assert [(r.table, r.failures) for r in results if not r.success] == []
 
 

@@ -9,6 +9,7 @@ import duckdb
 
 from ml import paths
 from ml.build import BuildResult, build
+from ml.quality import MartValidation, validate_marts
 
 
 @contextmanager
@@ -32,6 +33,16 @@ def build_shop(home: Path) -> BuildResult:
         result = build()
     assert result.succeeded, f"dbt build failed:\n{result.summary}\nlog: {result.log_path}"
     return result
+
+
+def validate_shop(home: Path) -> list[MartValidation]:
+    """The Great Expectations suite over `home`'s marts."""
+    with shop_home(home):
+        connection = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+    try:
+        return validate_marts(connection)
+    finally:
+        connection.close()
 
 
 def query(home: Path, sql: str) -> list[tuple]:
