@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SCALE ?= 1
 SEED ?= 42
 
-.PHONY: setup demo test test-fast docs clean
+.PHONY: setup setup-spark demo test test-fast docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,16 +14,23 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
+# The tests also build on the local Spark target (PySpark builds from source in about a minute).
+$(VENV)/.installed-spark: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[test,spark]"
+	touch $@
+
 setup: $(VENV)/.installed
+
+setup-spark: $(VENV)/.installed-spark
 
 demo: setup
 	$(BIN)/globalshop demo --scale $(SCALE) --seed $(SEED)
 
-test: setup
+test: setup-spark
 	$(BIN)/pytest
 
 test-fast: setup
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow and not spark"
 
 docs: setup
 	DBT_PROFILES_DIR=. $(BIN)/dbt docs generate && DBT_PROFILES_DIR=. $(BIN)/dbt docs serve

@@ -9,6 +9,11 @@
     parse_filename(filename) || ':' || cast(file_row_number as varchar)
 {%- endmacro %}
 
+{#- On Spark, raw_source already gives the base name (_metadata.file_name). -#}
+{% macro spark__raw_row_id() -%}
+    concat(filename, ':', cast(file_row_number as string))
+{%- endmacro %}
+
 
 {#- Text as it was in the file, trimmed, with empty strings as null. -#}
 {% macro clean_text(expr) -%}
@@ -29,6 +34,14 @@
     )
 {%- endmacro %}
 
+{#- dbt-spark turns ANSI mode off, so a cast or to_timestamp that cannot read its text gives null. -#}
+{% macro spark__parse_timestamp(expr) -%}
+    coalesce(
+        cast(replace(cast({{ expr }} as string), ' UTC', '') as timestamp),
+        to_timestamp(cast({{ expr }} as string), 'M/d/yyyy H:mm')
+    )
+{%- endmacro %}
+
 
 {#- A date written day-month-year, as Customer Personality Analysis writes Dt_Customer. -#}
 {% macro parse_date_dmy(expr) -%}
@@ -39,6 +52,13 @@
     coalesce(
         try_cast(try_strptime(cast({{ expr }} as varchar), '%d-%m-%Y') as date),
         try_cast(cast({{ expr }} as varchar) as date)
+    )
+{%- endmacro %}
+
+{% macro spark__parse_date_dmy(expr) -%}
+    coalesce(
+        to_date(cast({{ expr }} as string), 'd-M-yyyy'),
+        cast(cast({{ expr }} as string) as date)
     )
 {%- endmacro %}
 
@@ -68,5 +88,12 @@
     coalesce(
         try_cast(try_strptime(cast({{ expr }} as varchar), '%Y%m%d') as date),
         try_cast(cast({{ expr }} as varchar) as date)
+    )
+{%- endmacro %}
+
+{% macro spark__parse_date_compact(expr) -%}
+    coalesce(
+        to_date(cast({{ expr }} as string), 'yyyyMMdd'),
+        cast(cast({{ expr }} as string) as date)
     )
 {%- endmacro %}

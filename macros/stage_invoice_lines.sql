@@ -20,23 +20,23 @@ renamed as (
         {{ raw_row_id() }} as raw_row_id,
         '{{ source_name }}' as source_system,
         {{ clean_text(adapter.quote(invoice_column)) }} as invoice_no,
-        {{ clean_text('"StockCode"') }} as stock_code,
+        {{ clean_text(adapter.quote('StockCode')) }} as stock_code,
         {{ clean_text(adapter.quote(customer_column)) }} as customer_id_text,
         {{ clean_numeric_id(adapter.quote(customer_column)) }} as source_customer_id,
 
         -- text
-        {{ clean_text('"Description"') }} as description,
-        {{ clean_text('"Country"') }} as country,
+        {{ clean_text(adapter.quote('Description')) }} as description,
+        {{ clean_text(adapter.quote('Country')) }} as country,
 
         -- amounts
-        {{ clean_text('"Quantity"') }} as quantity_text,
-        {{ dbt.safe_cast(clean_text('"Quantity"'), dbt.type_bigint()) }} as quantity,
+        {{ clean_text(adapter.quote('Quantity')) }} as quantity_text,
+        {{ dbt.safe_cast(clean_text(adapter.quote('Quantity')), dbt.type_bigint()) }} as quantity,
         {{ clean_text(adapter.quote(price_column)) }} as unit_price_text,
         {{ dbt.safe_cast(clean_text(adapter.quote(price_column)), 'double') }} as unit_price,
 
         -- timestamps
-        {{ clean_text('"InvoiceDate"') }} as invoiced_at_text,
-        {{ parse_timestamp('"InvoiceDate"') }} as invoiced_at
+        {{ clean_text(adapter.quote('InvoiceDate')) }} as invoiced_at_text,
+        {{ parse_timestamp(adapter.quote('InvoiceDate')) }} as invoiced_at
 
     from source
 

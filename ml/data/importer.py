@@ -408,10 +408,8 @@ def _delimited_text_to_parquet(raw_format: RawFormat, data_file: Path, label: st
             header = _header_fields(data_file, encoding, delimiter, quote)
             sniffed = con.execute(f"describe select * from read_csv({file}, {options})").fetchall()
             if len(sniffed) > len(header):
-                raise RawFormatError(
-                    f"{label}: some rows have more fields ({len(sniffed)}) than the header "
-                    f"({len(header)}), so their values cannot be placed; check the delimiter "
-                    f"({delimiter!r} was detected) and the quoting of values that contain it.")
+                raise RawFormatError(_long_rows_message(data_file, label, encoding, delimiter,
+                                                        quote, len(header), len(sniffed)))
             warnings = _check_header(raw_format, header, label)
             options += f", delim={_sql_string(delimiter)}, quote={_sql_string(_duckdb_quote(quote))}"
             _copy_csv(con, data_file, part, raw_format, options)
@@ -422,6 +420,35 @@ def _delimited_text_to_parquet(raw_format: RawFormat, data_file: Path, label: st
         raise RawFormatError(_csv_error_message(label, error)) from error
     return warnings + _short_last_line_warning(data_file, encoding, delimiter, quote, len(header),
                                                label)
+
+
+def _long_rows_message(data_file: Path, label: str, encoding: str, delimiter: str, quote: str,
+                       header_width: int, widest: int) -> str:
+    """Say which line has more fields than the header, and what usually causes it."""
+    message = (f"{label}: some rows have more fields ({widest}) than the header ({header_width}), "
+               f"so their values cannot be placed")
+    with data_file.open(encoding=encoding, errors="replace", newline="") as handle:
+        reader = csv.reader(handle, **_csv_dialect(delimiter, quote))
+        # line_num counts physical lines, so a value with a line break inside does not shift it
+        long_row = next(((reader.line_num, row) for row in reader if len(row) > header_width), None)
+    if long_row:
+        number, row = long_row
+        text = delimiter.join(row)
+        message += (f"; the first is line {number:,} ({len(row)} fields): "
+                    f"{text[:100]}{'...' if len(text) > 100 else ''}")
+    message += (f". Check the delimiter ({delimiter!r} was detected) and the quoting of values that "
+                "contain it")
+    unbalanced = _first_line_with_unbalanced_quotes(data_file, encoding) if not _duckdb_quote(quote) else None
+    if unbalanced:
+        message += (f"; line {unbalanced:,} has an odd number of double quotes, so a quote there is "
+                    "probably never closed, which stops quotes being read as quotes in the whole file")
+    return message + "."
+
+
+def _first_line_with_unbalanced_quotes(data_file: Path, encoding: str) -> int | None:
+    with data_file.open(encoding=encoding, errors="replace", newline="") as handle:
+        return next((number for number, line in enumerate(handle, start=1)
+                     if line.count('"') % 2), None)
 
 
 def _duckdb_quote(sniffed_quote: str) -> str:

@@ -2,11 +2,12 @@
 (logic: ml.scoring)."""
 
 from ml import scoring
+from ml.dbt_frames import to_pandas
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     return scoring.customer_campaign_response(
-        customer_profiles=dbt.ref("dim_customer_profiles").df(),
+        customer_profiles=to_pandas(dbt.ref("dim_customer_profiles")),
         scored_at=dbt.config.get("scored_at") or None,
     )

@@ -1,14 +1,15 @@
 """Churn probability, risk tier and top drivers per customer (logic: ml.scoring)."""
 
 from ml import scoring
+from ml.dbt_frames import to_pandas
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     return scoring.customer_churn_scores(
-        order_lines=dbt.ref("fct_order_lines").df(),
-        customer_rfm=dbt.ref("customer_rfm").df(),
-        events=dbt.ref("fct_events").df(),
+        order_lines=to_pandas(dbt.ref("fct_order_lines")),
+        customer_rfm=to_pandas(dbt.ref("customer_rfm")),
+        events=to_pandas(dbt.ref("fct_events")),
         horizon_days=int(dbt.config.get("horizon_days")),
         scored_at=dbt.config.get("scored_at") or None,
     )

@@ -2,14 +2,15 @@
 the per-customer test predictions behind them (logic: ml.scoring)."""
 
 from ml import scoring
+from ml.dbt_frames import to_pandas
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     return scoring.customer_model_validation(
-        order_lines=dbt.ref("fct_order_lines").df(),
-        customer_rfm=dbt.ref("customer_rfm").df(),
-        customer_profiles=dbt.ref("dim_customer_profiles").df(),
-        events=dbt.ref("fct_events").df(),
+        order_lines=to_pandas(dbt.ref("fct_order_lines")),
+        customer_rfm=to_pandas(dbt.ref("customer_rfm")),
+        customer_profiles=to_pandas(dbt.ref("dim_customer_profiles")),
+        events=to_pandas(dbt.ref("fct_events")),
         horizon_days=int(dbt.config.get("horizon_days")),
     )

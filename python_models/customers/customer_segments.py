@@ -1,13 +1,14 @@
 """RFM segment and behaviour cluster of every customer with an RFM score (logic: ml.scoring)."""
 
 from ml import scoring
+from ml.dbt_frames import to_pandas
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     return scoring.customer_segments(
-        order_lines=dbt.ref("fct_order_lines").df(),
-        customer_rfm=dbt.ref("customer_rfm").df(),
-        events=dbt.ref("fct_events").df(),
+        order_lines=to_pandas(dbt.ref("fct_order_lines")),
+        customer_rfm=to_pandas(dbt.ref("customer_rfm")),
+        events=to_pandas(dbt.ref("fct_events")),
         scored_at=dbt.config.get("scored_at") or None,
     )

@@ -2,12 +2,13 @@
 (logic: ml.scoring)."""
 
 from ml import scoring
+from ml.dbt_frames import to_pandas
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     return scoring.recommender_metrics(
-        order_lines=dbt.ref("fct_order_lines").df(),
-        products=dbt.ref("dim_products").df(),
-        customer_rfm=dbt.ref("customer_rfm").df(),
+        order_lines=to_pandas(dbt.ref("fct_order_lines")),
+        products=to_pandas(dbt.ref("dim_products")),
+        customer_rfm=to_pandas(dbt.ref("customer_rfm")),
     )

@@ -32,8 +32,9 @@ order_summary as (
         max(case when not is_cancellation then ordered_at end) as last_order_at,
         sum(case when not is_cancellation then 1 else 0 end) as order_count,
         sum(case when is_cancellation then 1 else 0 end) as cancellation_count,
-        sum(gross_amount) as gross_revenue,
-        sum(net_amount) as net_revenue
+        -- exact decimal sums, so two builds give the same digits (see fct_orders)
+        cast(sum(cast(gross_amount as decimal(38, 6))) as double) as gross_revenue,
+        cast(sum(cast(net_amount as decimal(38, 6))) as double) as net_revenue
 
     from orders
     group by customer_id

@@ -120,7 +120,8 @@ cdnow_products as (
         'Compact disc (title not recorded)' as description,
         'music.cd' as category,
         cast(null as {{ dbt.type_string() }}) as brand,
-        avg(unit_price) as unit_price,
+        -- an exact decimal mean, so two builds give the same digits (see fct_orders)
+        cast(avg(cast(unit_price as decimal(38, 6))) as double) as unit_price,
         min(ordered_at) as first_seen_at,
         max(ordered_at) as last_seen_at
 

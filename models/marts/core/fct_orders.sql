@@ -20,9 +20,11 @@ select
     count(*) as line_count,
     count(distinct product_id) as distinct_product_count,
     sum(quantity) as item_quantity,
-    sum(case when line_amount > 0 then line_amount else 0 end) as gross_amount,
-    sum(case when line_amount < 0 then -line_amount else 0 end) as cancelled_amount,
-    sum(line_amount) as net_amount,
+    -- amounts are summed as exact decimals: a sum of doubles depends on the order the rows
+    -- arrive in, which changes from run to run, so two builds would differ in the last digits
+    cast(sum(cast(case when line_amount > 0 then line_amount else 0 end as decimal(38, 6))) as double) as gross_amount,
+    cast(sum(cast(case when line_amount < 0 then -line_amount else 0 end as decimal(38, 6))) as double) as cancelled_amount,
+    cast(sum(cast(line_amount as decimal(38, 6))) as double) as net_amount,
     {{ bool_or_portable('is_cancellation') }} as is_cancellation,
     min(customer_id) is null as is_guest
 

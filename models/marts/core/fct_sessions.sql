@@ -22,7 +22,8 @@ sessions as (
         sum(case when event_type = 'cart' then 1 else 0 end) as cart_count,
         sum(case when event_type = 'remove_from_cart' then 1 else 0 end) as remove_from_cart_count,
         sum(case when event_type = 'purchase' then 1 else 0 end) as purchase_count,
-        sum(case when event_type = 'purchase' then price else 0 end) as purchase_amount
+        -- an exact decimal sum, so two builds give the same digits (see fct_orders)
+        cast(sum(cast(case when event_type = 'purchase' then price else 0 end as decimal(38, 6))) as double) as purchase_amount
 
     from events
     group by session_id

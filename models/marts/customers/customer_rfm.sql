@@ -45,7 +45,8 @@ customer_values as (
         min(as_of_date) as as_of_date,
         max(case when not is_cancellation then ordered_on end) as last_order_on,
         sum(case when not is_cancellation then 1 else 0 end) as frequency,
-        sum(net_amount) as monetary
+        -- an exact decimal sum, so two builds give the same digits (see fct_orders)
+        cast(sum(cast(net_amount as decimal(38, 6))) as double) as monetary
 
     from orders_before_as_of
     group by customer_id
