@@ -68,7 +68,7 @@
 {% macro clean_numeric_id(expr) -%}
     cast(coalesce(
         {{ dbt.safe_cast(clean_text(expr), dbt.type_bigint()) }},
-        cast({{ dbt.safe_cast(clean_text(expr), 'double') }} as {{ dbt.type_bigint() }})
+        {{ dbt.safe_cast(dbt.safe_cast(clean_text(expr), 'double'), dbt.type_bigint()) }}
     ) as {{ dbt.type_string() }})
 {%- endmacro %}
 
@@ -96,4 +96,13 @@
         to_date(cast({{ expr }} as string), 'yyyyMMdd'),
         cast(cast({{ expr }} as string) as date)
     )
+{%- endmacro %}
+
+
+{#- dbt-duckdb's safe_cast is a plain cast, which fails the whole build on one unreadable value
+    ("six" in a quantity column). try_cast gives null instead, and the validation models then
+    quarantine the row with its reason. dbt_project.yml's dispatch setting makes dbt.safe_cast
+    find this implementation first. -#}
+{% macro duckdb__safe_cast(field, type) -%}
+    try_cast({{ field }} as {{ type }})
 {%- endmacro %}

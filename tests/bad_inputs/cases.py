@@ -106,14 +106,6 @@ ACCEPTED = [
     Accepted("events/duplicate_events.csv", "events", clean=1, quarantined={"duplicate_event": 1}),
     Accepted("events/truncated_last_line.csv", "events", clean=1,
              quarantined={"missing_user_session": 1}, warning="the file was probably cut off"),
-]
-
-# Text that is no number at all still makes the build fail instead of being quarantined: dbt's
-# safe_cast is a plain cast on DuckDB (dbt-duckdb does not override it), and clean_numeric_id casts
-# a double such as 1e30 to bigint, out of range. Fix: a `duckdb__safe_cast` macro using try_cast,
-# and try_cast in clean_numeric_id (macros/raw_columns.sql). Kept apart until then, so the rest of
-# the corpus builds; tests/test_bad_inputs.py expects their build to fail (strict xfail).
-FAILING_BUILD = [
     Accepted("online_retail/unparseable_numbers.csv", "online-retail", clean=1, quarantined={
         "unreadable_quantity": 1, "unreadable_unit_price": 1, "unreadable_customer_id": 2}),
     Accepted("events/unparseable_price.csv", "events", clean=1, quarantined={"unreadable_price": 1}),
