@@ -52,10 +52,13 @@ def python_models() -> dict[str, PythonModel]:
 
 
 class _Relation:
-    """What ``dbt.ref()`` gives a Python model on DuckDB: something with ``.df()``."""
+    """What ``dbt.ref()`` gives a Python model on DuckDB: ``.order(key)`` and ``.df()``."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self._frame = frame
+
+    def order(self, key: str) -> "_Relation":
+        return _Relation(self._frame.sort_values(key, kind="stable", ignore_index=True))
 
     def df(self) -> pd.DataFrame:
         return self._frame.copy()

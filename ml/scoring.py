@@ -312,7 +312,8 @@ def recommender_metrics(order_lines: pd.DataFrame, products: pd.DataFrame,
 def recommender_metric_rows(metrics: pd.DataFrame, source: str, train_start: pd.Timestamp,
                             test_start: pd.Timestamp, test_end: pd.Timestamp) -> pd.DataFrame:
     """ml.evaluate_recommenders' wide table as model_metrics rows: `ndcg_at_10` on all test
-    items, `ndcg_at_10_new_items` on items new to the customer, and so on."""
+    items, `ndcg_at_10_new_items` on items new to the customer, and so on. (Fit times are
+    measured by `python -m ml.evaluate_recommenders`, not stored.)"""
     long = metrics.melt(id_vars=["model_name", "variant", "k", "customers"],
                         value_vars=["recall", "ndcg", "hit_rate", "coverage", "novelty"],
                         var_name="measure", value_name="value")
@@ -321,13 +322,9 @@ def recommender_metric_rows(metrics: pd.DataFrame, source: str, train_start: pd.
     popularity = long[long["model_name"] == "popularity"].set_index("metric")["value"]
     long["baseline_name"] = "popularity"
     long["baseline_value"] = long["metric"].map(popularity)
-    fit_times = metrics.drop_duplicates("model_name").assign(
-        metric="fit_seconds", value=lambda frame: frame["fit_seconds"], baseline_name=None,
-        baseline_value=None)
-    rows = pd.concat([long, fit_times], ignore_index=True)
-    return rows.assign(
+    return long.assign(
         run_id=f"{source}@{pd.Timestamp(test_start):%Y-%m-%d}+30d",
         model_version="evaluation", train_start=pd.Timestamp(train_start),
         train_end=pd.Timestamp(test_start), test_start=pd.Timestamp(test_start),
-        test_end=pd.Timestamp(test_end), n_customers=rows["customers"], detail=None,
+        test_end=pd.Timestamp(test_end), n_customers=long["customers"], detail=None,
     )[list(METRIC_TYPES)]

@@ -74,8 +74,6 @@ def test_two_builds_of_the_same_inputs_give_identical_sql_tables(two_builds):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the dbt Python models (python_models/, ml/scoring.py) do "
-                   "not give the same scores twice yet")
 def test_two_builds_of_the_same_inputs_give_identical_scores(two_builds):
     first, second, scores = two_builds
 

@@ -7,9 +7,9 @@ from ml.dbt_frames import to_pandas
 def model(dbt, session):
     dbt.config(materialized="table")
     return scoring.customer_churn_scores(
-        order_lines=to_pandas(dbt.ref("fct_order_lines")),
-        customer_rfm=to_pandas(dbt.ref("customer_rfm")),
-        events=to_pandas(dbt.ref("fct_events")),
+        order_lines=to_pandas(dbt.ref("fct_order_lines"), "fct_order_lines"),
+        customer_rfm=to_pandas(dbt.ref("customer_rfm"), "customer_rfm"),
+        events=to_pandas(dbt.ref("fct_events"), "fct_events"),
         horizon_days=int(dbt.config.get("horizon_days")),
         scored_at=dbt.config.get("scored_at") or None,
     )

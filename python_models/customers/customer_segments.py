@@ -7,8 +7,8 @@ from ml.dbt_frames import to_pandas
 def model(dbt, session):
     dbt.config(materialized="table")
     return scoring.customer_segments(
-        order_lines=to_pandas(dbt.ref("fct_order_lines")),
-        customer_rfm=to_pandas(dbt.ref("customer_rfm")),
-        events=to_pandas(dbt.ref("fct_events")),
+        order_lines=to_pandas(dbt.ref("fct_order_lines"), "fct_order_lines"),
+        customer_rfm=to_pandas(dbt.ref("customer_rfm"), "customer_rfm"),
+        events=to_pandas(dbt.ref("fct_events"), "fct_events"),
         scored_at=dbt.config.get("scored_at") or None,
     )

@@ -7,7 +7,7 @@ from ml.dbt_frames import to_pandas
 def model(dbt, session):
     dbt.config(materialized="table")
     return scoring.product_similar_items(
-        order_lines=to_pandas(dbt.ref("fct_order_lines")),
-        products=to_pandas(dbt.ref("dim_products")),
-        customer_rfm=to_pandas(dbt.ref("customer_rfm")),
+        order_lines=to_pandas(dbt.ref("fct_order_lines"), "fct_order_lines"),
+        products=to_pandas(dbt.ref("dim_products"), "dim_products"),
+        customer_rfm=to_pandas(dbt.ref("customer_rfm"), "customer_rfm"),
     )
