@@ -9,6 +9,7 @@ with the log's path.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -82,9 +83,15 @@ def build(extra_arguments: list[str] | None = None) -> BuildResult:
     """
     started = time.perf_counter()
     check_raw_files(paths.raw_dir())
+    if target_type() != "duckdb":
+        return _build_elsewhere(extra_arguments, started)
     published = paths.warehouse_path()
     with build_lock(published) as lock:
         discard_building_files(published)
+        if extra_arguments and published.exists():
+            # a partial build (--select ...) updates a copy of the published warehouse, so what it
+            # does not rebuild is still there when the copy is published
+            shutil.copyfile(published, building_path(published))
         return_code, log_path = run_dbt(["build", *(extra_arguments or [])], "dbt_build.log",
                                         warehouse=building_path(published), pass_fds=(lock,))
         if return_code != 0:
@@ -93,6 +100,23 @@ def build(extra_arguments: list[str] | None = None) -> BuildResult:
         publish(published)
     seconds = time.perf_counter() - started
     return BuildResult(True, seconds, log_path, dbt_totals(log_path) + "\n" + warehouse_summary())
+
+
+def target_type() -> str:
+    """The dbt target this shop builds on (profiles.yml: GLOBALSHOP_TARGET, duckdb by default)."""
+    return os.environ.get("GLOBALSHOP_TARGET", "duckdb")
+
+
+def _build_elsewhere(extra_arguments: list[str] | None, started: float) -> BuildResult:
+    """`dbt build` on an engine that keeps its own tables (Spark): nothing to publish, and the
+    score tables come from `globalshop score`, since dbt runs Python models there only on
+    Databricks."""
+    return_code, log_path = run_dbt(["build", *(extra_arguments or [])], "dbt_build.log")
+    seconds = time.perf_counter() - started
+    if return_code != 0:
+        return BuildResult(False, seconds, log_path, failure_summary(log_path))
+    return BuildResult(True, seconds, log_path, dbt_totals(log_path) + f"\nBuilt on the "
+                       f"{target_type()} target; run `globalshop score` for the score tables.")
 
 
 def unpublished_note(published: Path) -> str:

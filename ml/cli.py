@@ -146,7 +146,9 @@ def parser() -> argparse.ArgumentParser:
     download.set_defaults(handler=cmd_download)
 
     build = commands.add_parser("build", help="run `dbt build` on this shop's data")
-    build.add_argument("dbt_args", nargs=argparse.REMAINDER, help="extra arguments for dbt build")
+    build.add_argument("dbt_args", nargs="*", metavar="DBT_ARGUMENT",
+                       help="anything after `build` is passed to dbt build as it is, e.g. "
+                            "--select customer_rfm+ or --vars '{as_of_date: 2011-06-01}'")
     build.set_defaults(handler=cmd_build)
 
     report = commands.add_parser("report", help="write reports/business_impact.html from the warehouse")
@@ -181,7 +183,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["build"] and not {"-h", "--help"} & set(argv[1:]):
+        # everything after `build` goes to dbt as it is (--select, --vars '{...}', ...)
+        args = parser().parse_args(["build"])
+        args.dbt_args = argv[1:]
+    else:
+        args = parser().parse_args(argv)
     try:
         args.handler(args)
     except UserError as error:

@@ -2,6 +2,7 @@
 generate, build (SQL and scoring) and report."""
 
 import json
+import shutil
 
 import pytest
 from warehouse_helpers import query, shop_home, validate_shop
@@ -99,3 +100,14 @@ def test_docs_generate_works_and_every_model_and_column_is_documented(generated_
         undocumented += [f"{node['name']}.{column}" for column in table["columns"]
                          if column.lower() not in documented]
     assert undocumented == []
+
+
+def test_a_partial_build_passes_dbt_arguments_and_keeps_the_other_tables(generated_shop, tmp_path):
+    home = tmp_path / "shop"
+    shutil.copytree(generated_shop / "data", home / "data")
+    shutil.copytree(generated_shop / "warehouse", home / "warehouse")
+    [(churn_scores,)] = query(home, "select count(*) from customer_churn_scores")
+    with shop_home(home):
+        assert main(["build", "--select", "customer_rfm", "--vars", '{"as_of_date": "2011-06-01"}']) == 0
+    assert query(home, "select distinct cast(as_of_date as varchar) from customer_rfm") == [("2011-06-01",)]
+    assert query(home, "select count(*) from customer_churn_scores") == [(churn_scores,)]
