@@ -62,6 +62,19 @@ def cmd_score(args: argparse.Namespace) -> None:
     print(f"Scored on the {result.target} target in {result.seconds:.0f} s")
 
 
+def cmd_freshness(args: argparse.Namespace) -> None:
+    from ml.build import source_freshness
+
+    statuses = source_freshness()
+    if not statuses:
+        raise UserError(f"no raw files under {paths.raw_dir()}: nothing to check.")
+    for source, status in sorted(statuses.items()):
+        print(f"  {source:<40} {status}")
+    if any(status not in ("pass", "warn") for status in statuses.values()):
+        raise UserError("a source's newest raw file is older than raw_files_error_after_days "
+                        "(or could not be read): import fresh data.")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     if not any(paths.raw_dir().glob("*/*.parquet")):
         cmd_generate(args)
@@ -161,6 +174,10 @@ def parser() -> argparse.ArgumentParser:
                             help=f"report assumption (default {setting.default}; meanings are "
                                  "listed at the end of the report)")
     report.set_defaults(handler=cmd_report)
+
+    freshness = commands.add_parser("freshness", help="how old each source's newest raw file is "
+                                                      "(dbt source freshness)")
+    freshness.set_defaults(handler=cmd_freshness)
 
     recommend = commands.add_parser("recommend", help="print a customer's recommendations")
     recommend.add_argument("--customer", required=True,

@@ -111,3 +111,10 @@ def test_a_partial_build_passes_dbt_arguments_and_keeps_the_other_tables(generat
         assert main(["build", "--select", "customer_rfm", "--vars", '{"as_of_date": "2011-06-01"}']) == 0
     assert query(home, "select distinct cast(as_of_date as varchar) from customer_rfm") == [("2011-06-01",)]
     assert query(home, "select count(*) from customer_churn_scores") == [(churn_scores,)]
+
+
+def test_freshness_reports_each_source_with_files(generated_shop, capsys):
+    with shop_home(generated_shop):
+        assert main(["freshness"]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    assert sum(1 for line in lines if line.strip().endswith("pass")) == 3
