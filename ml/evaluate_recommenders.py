@@ -22,7 +22,7 @@ from ml.recommenders.buy_again import BuyAgainRecommender
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.ease import EASERecommender
 from ml.recommenders.hybrid import HybridRecommender
-from ml.recommenders.interactions import purchase_interactions
+from ml.recommenders.interactions import shop_interactions
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.popularity import PopularityRecommender
 
@@ -45,20 +45,25 @@ def _timed(fit: Callable[[], Recommender]) -> tuple[Recommender, float]:
 
 def evaluate(order_lines: pd.DataFrame, products: pd.DataFrame,
              window_days: int = DEFAULT_WINDOW_DAYS,
-             k_values: tuple[int, ...] = DEFAULT_K_VALUES) -> pd.DataFrame:
+             k_values: tuple[int, ...] = DEFAULT_K_VALUES,
+             events: pd.DataFrame | None = None) -> pd.DataFrame:
     """Metrics of every model on the last ``window_days`` of ``order_lines`` (see ml.evaluation).
 
     The hybrid is tuned on the window before the test window and fitted on everything before the
     test window; ``fit_seconds`` is the wall time of fitting (for the hybrid: tuning + fitting).
+    With an event log, every model learns from the weighted events before the window (see
+    shop_interactions), and "new to the customer" means never interacted with; the truth is
+    still what customers bought in the window.
     """
     split = time_split(order_lines, window_days)
     validation = validation_split(split, window_days)
-    train = purchase_interactions(split.train_lines)
+    train = shop_interactions(order_lines, events, before=split.test_start)
     truth = split.truth()
     hybrid = HybridRecommender(products)
     fitted = [_timed(lambda model=model: model.fit(train)) for model in single_models(products)]
-    fitted.append(_timed(lambda: hybrid.tune(purchase_interactions(validation.train_lines),
-                                             validation.truth()).fit(train)))
+    fitted.append(_timed(lambda: hybrid.tune(
+        shop_interactions(order_lines, events, before=validation.test_start),
+        validation.truth()).fit(train)))
     frames = []
     for model, fit_seconds in fitted:
         metrics = evaluate_recommendations(

@@ -230,28 +230,34 @@ RECOMMENDER_HISTORY_DAYS = 90
 
 
 def _catalogue_sources(order_lines: pd.DataFrame, products: pd.DataFrame,
-                       customer_rfm: pd.DataFrame, history_days: int, purpose: str,
-                       score: Callable[[str, pd.DataFrame, pd.DataFrame], pd.DataFrame]
+                       customer_rfm: pd.DataFrame, events: pd.DataFrame | None,
+                       history_days: int, purpose: str,
+                       score: Callable[[str, pd.DataFrame, pd.DataFrame, pd.DataFrame | None],
+                                       pd.DataFrame]
                        ) -> tuple[list[pd.DataFrame], dict[str, str]]:
-    """Like _score_sources, for models that also need a catalogue of `MIN_PRODUCTS` or more."""
+    """Like _score_sources, for models that also need a catalogue of `MIN_PRODUCTS` or more:
+    `score(source, lines, catalogue, events)`."""
     def score_source(source, as_of, lines, source_events):
         catalogue = products[products["source_system"] == source]
         if lines["product_id"].nunique() < MIN_PRODUCTS:
             raise ValueError(f"{lines['product_id'].nunique()} products bought; "
                              f"{purpose} needs {MIN_PRODUCTS}")
-        return score(source, lines, catalogue).assign(source_system=source)
+        return score(source, lines, catalogue, source_events).assign(source_system=source)
 
-    return _score_sources(order_lines, customer_rfm, None, history_days, purpose, score_source)
+    return _score_sources(order_lines, customer_rfm, events, history_days, purpose, score_source)
 
 
 def customer_recommendations(order_lines: pd.DataFrame, products: pd.DataFrame,
-                             customer_rfm: pd.DataFrame, k: int = 10) -> pd.DataFrame:
-    """Top-k products for every customer with a purchase, from the hybrid, with a reason."""
+                             customer_rfm: pd.DataFrame, events: pd.DataFrame | None = None,
+                             k: int = 10) -> pd.DataFrame:
+    """Top-k products for every customer with a purchase, from the hybrid, with a reason. A
+    source with an event log learns from its views, carts and purchases."""
     from ml.recommenders.outputs import score_customer_recommendations
 
     frames, _ = _catalogue_sources(
-        order_lines, products, customer_rfm, RECOMMENDER_HISTORY_DAYS, "recommendations",
-        lambda source, lines, catalogue: score_customer_recommendations(lines, catalogue, k))
+        order_lines, products, customer_rfm, events, RECOMMENDER_HISTORY_DAYS, "recommendations",
+        lambda source, lines, catalogue, source_events: score_customer_recommendations(
+            lines, catalogue, k, source_events))
     return _stack(frames, RECOMMENDATION_COLUMNS)
 
 
@@ -262,8 +268,8 @@ def product_similar_items(order_lines: pd.DataFrame, products: pd.DataFrame,
     from ml.recommenders import outputs
 
     frames, _ = _catalogue_sources(
-        order_lines, products, customer_rfm, 0, "similar items",
-        lambda source, lines, catalogue: outputs.product_similar_items(lines, catalogue, k))
+        order_lines, products, customer_rfm, None, 0, "similar items",
+        lambda source, lines, catalogue, _: outputs.product_similar_items(lines, catalogue, k))
     return _stack(frames, SIMILAR_ITEM_TYPES)
 
 
@@ -274,31 +280,33 @@ def product_cross_sell(order_lines: pd.DataFrame, products: pd.DataFrame,
     by lift (a product's 200th partner is no offer anyone would make)."""
     from ml.recommenders import outputs
 
-    def score(source, lines, catalogue):
+    def score(source, lines, catalogue, _):
         pairs = outputs.product_cross_sell(lines)
         strongest = pairs.sort_values(["product_id", "lift", "other_product_id"],
                                       ascending=[True, False, True], kind="stable")
         return strongest.groupby("product_id").head(partners_per_product).reset_index(drop=True)
 
-    frames, _ = _catalogue_sources(order_lines, products, customer_rfm, 0, "cross-sell", score)
+    frames, _ = _catalogue_sources(order_lines, products, customer_rfm, None, 0, "cross-sell",
+                                   score)
     return _stack(frames, CROSS_SELL_TYPES).astype(
         {"support": "float64", "confidence": "float64", "lift": "float64"})
 
 
 def recommender_metrics(order_lines: pd.DataFrame, products: pd.DataFrame,
-                        customer_rfm: pd.DataFrame) -> pd.DataFrame:
+                        customer_rfm: pd.DataFrame,
+                        events: pd.DataFrame | None = None) -> pd.DataFrame:
     """model_metrics rows of every recommender on the last 30 days of each source, with
     popularity (the stand-in for the current system) as the baseline beside each metric."""
     from ml.evaluate_recommenders import evaluate as evaluate_recommenders
     from ml.evaluation import time_split
 
-    def score(source, lines, catalogue):
-        metrics = evaluate_recommenders(lines, catalogue)
+    def score(source, lines, catalogue, source_events):
+        metrics = evaluate_recommenders(lines, catalogue, events=source_events)
         split = time_split(lines)
         return recommender_metric_rows(metrics, source, split.train_lines["ordered_at"].min(),
                                        split.test_start, split.test_end)
 
-    frames, skipped = _catalogue_sources(order_lines, products, customer_rfm,
+    frames, skipped = _catalogue_sources(order_lines, products, customer_rfm, events,
                                          RECOMMENDER_HISTORY_DAYS, "recommender evaluation",
                                          score)
     for source, reason in skipped.items():

@@ -12,7 +12,8 @@ from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.cross_sell import FrequentlyBoughtTogether
 from ml.recommenders.ease import EASERecommender
 from ml.recommenders.hybrid import HybridRecommender, fit_hybrid
-from ml.recommenders.interactions import event_interactions, purchase_interactions
+from ml.recommenders.interactions import (event_interactions, purchase_interactions,
+                                          shop_interactions)
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.outputs import REASON_POPULAR, REASON_REPEAT, customer_recommendations, \
     product_cross_sell, product_similar_items
@@ -91,6 +92,19 @@ def test_event_interactions_weigh_purchases_over_carts_over_views():
         "event_at": pd.date_range(START, periods=6, freq="h"), "session_id": "s"})
     weights = event_interactions(events).set_index("product_id")["weight"]
     assert weights["a"] < weights["b"] < weights["c"]
+
+
+def test_a_shop_with_an_event_log_learns_from_its_events_before_the_cut_off():
+    lines = order_lines([("c1", ["a"])])
+    events = pd.DataFrame({
+        "customer_id": ["c1", "c1", "c2"], "product_id": ["a", "b", "b"],
+        "event_type": ["purchase", "view", "view"],
+        "event_at": [START, START + pd.Timedelta(days=2), START + pd.Timedelta(days=9)],
+        "session_id": "s"})
+    learned = shop_interactions(lines, events, before=START + pd.Timedelta(days=5))
+    assert learned[["customer_id", "product_id"]].to_dict("records") == [
+        {"customer_id": "c1", "product_id": "a"}, {"customer_id": "c1", "product_id": "b"}]
+    assert shop_interactions(lines, events.iloc[:0]).equals(purchase_interactions(lines))
 
 
 def test_a_missing_column_is_named():

@@ -35,7 +35,7 @@ from ml.recommenders.buy_again import BuyAgainRecommender
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.ease import EASERecommender
 from ml.recommenders.interactions import INTERACTION_COLUMNS, InteractionMatrix, \
-    purchase_interactions, require_columns
+    require_columns, shop_interactions
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.popularity import PopularityRecommender
 
@@ -227,9 +227,13 @@ def item_features(matrix: InteractionMatrix) -> dict[str, np.ndarray]:
 
 
 def fit_hybrid(order_lines: pd.DataFrame, products: pd.DataFrame | None = None,
-               window_days: int = 30) -> HybridRecommender:
-    """Tune the hybrid on the last ``window_days`` of ``order_lines``, then fit it on them all."""
+               window_days: int = 30, events: pd.DataFrame | None = None) -> HybridRecommender:
+    """Tune the hybrid on the last ``window_days`` of ``order_lines``, then fit it on them all.
+
+    With an event log (``events``), the models learn from events weighted views < carts <
+    purchases (see shop_interactions); what customers then bought is still the truth tuned on.
+    """
     split = time_split(order_lines, window_days)
     model = HybridRecommender(products)
-    model.tune(purchase_interactions(split.train_lines), split.truth())
-    return model.fit(purchase_interactions(order_lines))
+    model.tune(shop_interactions(order_lines, events, before=split.test_start), split.truth())
+    return model.fit(shop_interactions(order_lines, events))

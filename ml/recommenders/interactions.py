@@ -64,6 +64,17 @@ def event_interactions(events: pd.DataFrame,
     return grouped.reset_index()
 
 
+def shop_interactions(order_lines: pd.DataFrame, events: pd.DataFrame | None = None,
+                      before: pd.Timestamp | None = None) -> pd.DataFrame:
+    """What customers did before ``before`` (default: all of it), as every recommender learns it:
+    for a shop with an event log, its events weighted views < carts < purchases; otherwise the
+    distinct invoices per customer and product."""
+    if events is not None and len(events):
+        return event_interactions(events if before is None else events[events["event_at"] < before])
+    lines = order_lines if before is None else order_lines[order_lines["ordered_at"] < before]
+    return purchase_interactions(lines)
+
+
 @dataclass(frozen=True)
 class InteractionMatrix:
     """Interactions as a customers x items sparse matrix, with the ids of its rows and columns."""

@@ -131,10 +131,12 @@ def product_similar_items(order_lines: pd.DataFrame, products: pd.DataFrame,
 
 
 def score_customer_recommendations(order_lines: pd.DataFrame, products: pd.DataFrame,
-                                   k: int = 10) -> pd.DataFrame:
+                                   k: int = 10, events: pd.DataFrame | None = None
+                                   ) -> pd.DataFrame:
     """The served ``customer_recommendations``: the hybrid, tuned on the last 30 days, fitted on
-    all purchases, for every customer with a purchase, with reasons."""
-    model = fit_hybrid(order_lines, products)
+    all purchases (or, with an event log, on the weighted events), for every customer with a
+    purchase, with reasons."""
+    model = fit_hybrid(order_lines, products, events=events)
     interactions = purchase_interactions(order_lines)
     companions = product_cross_sell(order_lines)
     similar = model.components_["item_knn"].similar_items(model.item_ids, k)
