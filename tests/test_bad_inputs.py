@@ -25,7 +25,7 @@ from ml.build import BuildResult, build
 from ml.cli import main
 from ml.data.formats import RAW_FORMATS
 
-GOOD_FILE = CORPUS_DIR / "online_retail" / "customer_ids_as_floats.csv"
+GOOD_FILE = CORPUS_DIR / "invoice_lines" / "customer_ids_as_floats.csv"
 
 
 def folder_snapshot(folder: Path) -> dict[str, str]:

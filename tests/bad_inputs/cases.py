@@ -69,33 +69,33 @@ def write_typed_parquet_with_wrong_types(path: Path) -> None:
 
 def write_parquet_named_csv(path: Path) -> None:
     """A Parquet file given the .csv extension."""
-    pq.write_table(pa_csv.read_csv(CORPUS_DIR / "online_retail" / "customer_ids_as_floats.csv"), path)
+    pq.write_table(pa_csv.read_csv(CORPUS_DIR / "invoice_lines" / "customer_ids_as_floats.csv"), path)
 
 
 ACCEPTED = [
-    Accepted("online_retail/customer_ids_as_floats.csv", "online-retail", clean=3,
+    Accepted("invoice_lines/customer_ids_as_floats.csv", "online-retail", clean=3,
              quarantined={"non_integer_customer_id": 1}),
-    Accepted("online_retail/wrong_column_types.csv", "online-retail", clean=2, quarantined={
+    Accepted("invoice_lines/wrong_column_types.csv", "online-retail", clean=2, quarantined={
         "unreadable_invoice_date": 1, "non_integer_quantity": 1, "non_finite_price": 1}),
-    Accepted("online_retail/typed_parquet_with_wrong_types.parquet", "online-retail", clean=1,
+    Accepted("invoice_lines/typed_parquet_with_wrong_types.parquet", "online-retail", clean=1,
              quarantined={"non_integer_quantity": 1}, warning="column types differ",
              make=write_typed_parquet_with_wrong_types),
-    Accepted("online_retail/zero_and_negative_prices.csv", "online-retail", clean=1,
+    Accepted("invoice_lines/zero_and_negative_prices.csv", "online-retail", clean=1,
              quarantined={"non_positive_price": 2}),
-    Accepted("online_retail/absurd_quantities.csv", "online-retail", clean=1,
+    Accepted("invoice_lines/absurd_quantities.csv", "online-retail", clean=1,
              quarantined={"absurd_quantity": 2}),
-    Accepted("online_retail/dates_out_of_range.csv", "online-retail", clean=1,
+    Accepted("invoice_lines/dates_out_of_range.csv", "online-retail", clean=1,
              quarantined={"date_in_future": 1, "date_before_shop_opened": 2}),
-    Accepted("online_retail/duplicate_lines.csv", "online-retail", clean=2,
+    Accepted("invoice_lines/duplicate_lines.csv", "online-retail", clean=2,
              quarantined={"duplicate_line": 2}),
     # the second import's rows are all copies of the first's
-    Accepted("online_retail/imported_twice.csv", "online-retail", clean=2,
+    Accepted("invoice_lines/imported_twice.csv", "online-retail", clean=2,
              quarantined={"duplicate_line": 2}, warning="was already imported", imports=2),
-    Accepted("online_retail/truncated_last_line.csv", "online-retail", clean=2,
+    Accepted("invoice_lines/truncated_last_line.csv", "online-retail", clean=2,
              quarantined={"missing_country": 1}, warning="the file was probably cut off"),
-    Accepted("online_retail/ragged_short_line.csv", "online-retail", clean=2,
+    Accepted("invoice_lines/ragged_short_line.csv", "online-retail", clean=2,
              quarantined={"missing_country": 1}),
-    Accepted("online_retail/mis_encoded_text.csv", "online-retail", clean=2, quarantined={},
+    Accepted("invoice_lines/mis_encoded_text.csv", "online-retail", clean=2, quarantined={},
              warning="1 byte(s) were not valid UTF-8 (the first on line 3)"),
     Accepted("events/unknown_event_types.csv", "events", clean=2,
              quarantined={"unknown_event_type": 2}),
@@ -106,7 +106,7 @@ ACCEPTED = [
     Accepted("events/duplicate_events.csv", "events", clean=1, quarantined={"duplicate_event": 1}),
     Accepted("events/truncated_last_line.csv", "events", clean=1,
              quarantined={"missing_user_session": 1}, warning="the file was probably cut off"),
-    Accepted("online_retail/unparseable_numbers.csv", "online-retail", clean=1, quarantined={
+    Accepted("invoice_lines/unparseable_numbers.csv", "online-retail", clean=1, quarantined={
         "unreadable_quantity": 1, "unreadable_unit_price": 1, "unreadable_customer_id": 2}),
     Accepted("events/unparseable_price.csv", "events", clean=1, quarantined={"unreadable_price": 1}),
 ]
@@ -118,7 +118,7 @@ REFUSED = [
             ("missing column(s) 'UnitPrice'", HEADER_FIX)),
     Refused("refused/misspelled_column.csv", "online-retail",
             ("missing column(s) 'UnitPrice'", "rename it to 'UnitPrice'")),
-    Refused("refused/events_file_as_online_retail.csv", "online-retail",
+    Refused("refused/events_file_given_as_invoices.csv", "online-retail",
             ("this header matches kind 'events'", "import the file as that kind instead")),
     Refused("refused/duplicate_header_column.csv", "online-retail",
             ("'Quantity' appear more than once", "rename or remove the copies")),
