@@ -72,7 +72,7 @@ def warehouse_state(warehouse: Path) -> list[int]:
 def import_another_source(home: Path, name: str) -> None:
     """Change the shop's inputs, so the next build differs from the published one."""
     with shop_home(home):
-        assert main(["data", "import", "online-retail", str(CORPUS_DIR / "online_retail" / name),
+        assert main(["data", "import", "online-retail", str(CORPUS_DIR / "invoice_lines" / name),
                      "--append"]) == 0
 
 

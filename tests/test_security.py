@@ -127,7 +127,7 @@ def test_a_read_only_connection_cannot_write(small_warehouse):
 
 def test_a_hostile_file_name_is_read_as_a_name(tmp_path):
     hostile = tmp_path / "lines'); drop table t; select ('.csv"
-    shutil.copy(CORPUS_DIR / "online_retail" / "duplicate_lines.csv", hostile)
+    shutil.copy(CORPUS_DIR / "invoice_lines" / "duplicate_lines.csv", hostile)
 
     with shop_home(tmp_path):
         assert main(["data", "import", "online-retail", str(hostile)]) == 0
@@ -156,7 +156,7 @@ def test_commands_write_only_under_the_shop_folders(tmp_path, monkeypatch):
     with shop_home(home):
         assert main(["data", "generate", "--scale", "0.005", "--seed", "1"]) == 0
         assert main(["data", "import", "online-retail",
-                     str(CORPUS_DIR / "online_retail" / "absurd_quantities.csv")]) == 0
+                     str(CORPUS_DIR / "invoice_lines" / "absurd_quantities.csv")]) == 0
     build_shop(home)
 
     assert {path.name for path in home.iterdir()} <= SHOP_FOLDERS
