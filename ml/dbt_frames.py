@@ -6,17 +6,32 @@ import pandas as pd
 # scans in parallel), and several models depend on row order (k-means seeding, tie-breaks in
 # rankings), so frames are read sorted: the same inputs then give the same scores.
 MART_KEYS = {
-    "fct_order_lines": "order_line_id",
-    "fct_events": "event_id",
-    "customer_rfm": "customer_id",
-    "dim_products": "product_id",
-    "dim_customer_profiles": "customer_id",
+    "fct_order_lines": ("order_line_id",),
+    "fct_customer_activity_days": ("customer_id", "activity_date"),
+    "fct_customer_product_activity": ("customer_id", "product_id", "activity_date"),
+    "customer_rfm": ("customer_id",),
+    "dim_products": ("product_id",),
+    "dim_customer_profiles": ("customer_id",),
+}
+# The columns the models use, where a mart has many more: at tens of millions of rows every
+# column left in the database is memory the Python models never hold.
+MODEL_COLUMNS = {
+    "fct_order_lines": ("customer_id", "order_id", "product_id", "source_system", "ordered_at",
+                        "quantity", "line_amount", "is_cancellation", "country"),
 }
 
 
 def to_pandas(relation, table: str) -> pd.DataFrame:
-    """`relation` (DuckDB relation or Spark DataFrame on Databricks) sorted by `table`'s key."""
-    key = MART_KEYS[table]
+    """`relation` (DuckDB relation or Spark DataFrame on Databricks) sorted by `table`'s key,
+    with only the columns the models use."""
+    key = list(MART_KEYS[table])
+    columns = list(MODEL_COLUMNS.get(table, ()))
     if hasattr(relation, "df"):
-        return relation.order(key).df()
-    return relation.orderBy(key).toPandas()
+        if columns:
+            # the key is only needed to sort by
+            relation = relation.order(", ".join(key)).select(*columns)
+        else:
+            relation = relation.order(", ".join(key))
+        return relation.df()
+    ordered = relation.orderBy(*key)
+    return (ordered.select(*columns) if columns else ordered).toPandas()

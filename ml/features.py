@@ -12,7 +12,9 @@ import pandas as pd
 
 ORDER_LINE_COLUMNS = ("customer_id", "order_id", "product_id", "ordered_at", "quantity",
                       "line_amount", "is_cancellation")
-EVENT_COLUMNS = ("customer_id", "event_type", "event_at", "session_id")
+# fct_customer_activity_days: the event log summed per customer and day
+EVENT_COLUMNS = ("customer_id", "activity_date", "views", "carts", "sessions_started",
+                 "last_event_at")
 PRODUCT_COLUMNS = ("product_id", "description", "category")
 # Seasonal (year-end gift and decoration) goods, matched in a product's description or category:
 # customers who stock them come back for the year-end peak whatever their recent rhythm.
@@ -162,20 +164,24 @@ def _line_features(lines: pd.DataFrame, products: pd.DataFrame | None) -> pd.Dat
     return features
 
 
-def _event_features(events: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    require_columns(events, EVENT_COLUMNS, "events")
-    seen = events[events["customer_id"].notna() & (events["event_at"] < cutoff)]
+def _event_features(activity: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Event-log behaviour from fct_customer_activity_days, using whole days before ``cutoff``'s
+    day (the rows are daily, so a cutoff inside a day leaves that day out rather than peek)."""
+    require_columns(activity, EVENT_COLUMNS, "event activity")
+    first_day_after = pd.Timestamp(cutoff).floor("D")
+    days = pd.to_datetime(activity["activity_date"])
+    seen = activity[activity["customer_id"].notna() & (days < first_day_after)]
     if seen.empty:
         return pd.DataFrame(index=pd.Index([], name="customer_id"))
-    recent = seen["event_at"] >= cutoff - pd.Timedelta(days=30)
-    frame = seen.assign(is_view=seen["event_type"].eq("view") & recent,
-                        is_cart=seen["event_type"].eq("cart") & recent)
+    recent = days[seen.index] >= first_day_after - pd.Timedelta(days=30)
+    frame = seen.assign(recent_views=seen["views"].where(recent, 0),
+                        recent_carts=seen["carts"].where(recent, 0))
     grouped = frame.groupby("customer_id")
     return pd.DataFrame({
-        "views_last_30d": grouped["is_view"].sum(),
-        "carts_last_30d": grouped["is_cart"].sum(),
-        "sessions": grouped["session_id"].nunique(),
-        "days_since_last_event": (cutoff - grouped["event_at"].max()) / DAY,
+        "views_last_30d": grouped["recent_views"].sum(),
+        "carts_last_30d": grouped["recent_carts"].sum(),
+        "sessions": grouped["sessions_started"].sum(),
+        "days_since_last_event": (cutoff - grouped["last_event_at"].max()) / DAY,
     })
 
 
@@ -187,7 +193,8 @@ def customer_features(order_lines: pd.DataFrame, cutoff: pd.Timestamp,
     Uses only rows strictly before the cutoff. Columns: lifetimes summary (frequency, recency, T,
     monetary_value), RFM-style counts and amounts, windowed activity and its trend, gaps, returns,
     basket breadth and size, calendar habits, log transforms, event-log behaviour when ``events``
-    is given and non-empty, and the share of spend on seasonal goods when ``products`` is given.
+    (rows of fct_customer_activity_days) is given and non-empty, and the share of spend on
+    seasonal goods when ``products`` is given.
     """
     cutoff = pd.Timestamp(cutoff)
     orders = customer_orders(order_lines)

@@ -129,8 +129,9 @@ def test_every_feature_column_has_a_driver_group():
                          ("a", "c1", "2024-02-02", -1, 5.0, True)])
     products = pd.DataFrame({"product_id": ["p:0"], "description": ["ADVENT CALENDAR"],
                              "category": [None]})
-    events = pd.DataFrame({"customer_id": ["a"], "product_id": ["p:0"], "event_type": ["view"],
-                           "event_at": pd.to_datetime(["2024-02-20"]), "session_id": ["s1"]})
+    events = pd.DataFrame({"customer_id": ["a"], "activity_date": pd.to_datetime(["2024-02-20"]),
+                           "views": [1], "carts": [0], "sessions_started": [1],
+                           "last_event_at": pd.to_datetime(["2024-02-20 10:00"])})
     features = customer_features(lines, pd.Timestamp("2024-03-01"), events, products)
     grouped = {column for columns in churn.DRIVER_GROUPS.values() for column in columns}
     assert set(features.columns) <= grouped

@@ -66,13 +66,17 @@ def test_labels_and_holdout_revenue(lines):
 
 
 def test_events_add_site_activity(lines):
+    # fct_customer_activity_days rows; the day of the cutoff (2024-03-01) and later are not seen
     events = pd.DataFrame({
-        "customer_id": ["a", "a", "b", "a"], "product_id": ["p", "p", "p", "p"],
-        "event_type": ["view", "cart", "view", "view"],
-        "event_at": pd.to_datetime(["2024-02-25", "2024-02-26", "2023-12-01", "2024-03-02"]),
-        "session_id": ["s1", "s1", "s2", "s3"]})
+        "customer_id": ["a", "a", "b", "a"],
+        "activity_date": pd.to_datetime(["2024-02-25", "2024-02-26", "2023-12-01", "2024-03-02"]),
+        "views": [1, 0, 1, 1], "carts": [0, 1, 0, 0], "sessions_started": [1, 0, 1, 1],
+        "last_event_at": pd.to_datetime(["2024-02-25 10:00", "2024-02-26 09:00",
+                                         "2023-12-01 08:00", "2024-03-02 12:00"])})
     features = F.customer_features(lines, CUTOFF, events)
     assert features.loc["a", ["views_last_30d", "carts_last_30d", "sessions"]].tolist() == [1, 1, 1]
+    assert features.loc["a", "days_since_last_event"] == pytest.approx(
+        (CUTOFF - pd.Timestamp("2024-02-26 09:00")) / pd.Timedelta(days=1))
     assert features.loc["b", "views_last_30d"] == 0 and features.loc["b", "sessions"] == 1
 
 

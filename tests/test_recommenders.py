@@ -85,25 +85,37 @@ def test_purchase_interactions_count_distinct_invoices_and_skip_cancellations_an
     assert interactions["last_at"].iloc[0] == START + pd.Timedelta(days=1)
 
 
+def activity(rows):
+    """fct_customer_product_activity rows from (customer, product, day offset, views, carts,
+    purchases)."""
+    frame = pd.DataFrame(rows, columns=["customer_id", "product_id", "day", "views", "carts",
+                                        "purchases"])
+    frame["activity_date"] = START.floor("D") + pd.to_timedelta(frame.pop("day"), unit="D")
+    frame["removes_from_cart"] = 0
+    frame["last_event_at"] = frame["activity_date"] + pd.Timedelta(hours=12)
+    return frame
+
+
 def test_event_interactions_weigh_purchases_over_carts_over_views():
-    events = pd.DataFrame({
-        "customer_id": ["c1"] * 6, "product_id": ["a", "b", "b", "c", "c", "c"],
-        "event_type": ["view", "view", "cart", "view", "cart", "purchase"],
-        "event_at": pd.date_range(START, periods=6, freq="h"), "session_id": "s"})
+    events = activity([("c1", "a", 0, 1, 0, 0), ("c1", "b", 0, 1, 1, 0),
+                       ("c1", "c", 0, 1, 1, 1)])
     weights = event_interactions(events).set_index("product_id")["weight"]
     assert weights["a"] < weights["b"] < weights["c"]
+    assert weights["c"] == 1 + 3 + 10
+    with pytest.raises(ValueError, match="unknown event type"):
+        event_interactions(events, {"click": 1.0})
 
 
 def test_a_shop_with_an_event_log_learns_from_its_events_before_the_cut_off():
     lines = order_lines([("c1", ["a"])])
-    events = pd.DataFrame({
-        "customer_id": ["c1", "c1", "c2"], "product_id": ["a", "b", "b"],
-        "event_type": ["purchase", "view", "view"],
-        "event_at": [START, START + pd.Timedelta(days=2), START + pd.Timedelta(days=9)],
-        "session_id": "s"})
-    learned = shop_interactions(lines, events, before=START + pd.Timedelta(days=5))
-    assert learned[["customer_id", "product_id"]].to_dict("records") == [
-        {"customer_id": "c1", "product_id": "a"}, {"customer_id": "c1", "product_id": "b"}]
+    events = activity([("c1", "a", 0, 0, 0, 1), ("c1", "b", 2, 1, 0, 0), ("c2", "b", 9, 1, 0, 0),
+                       ("c1", "a", 5, 1, 0, 0)])
+    # the cut-off falls inside day 5: that day is left out, not peeked into
+    learned = shop_interactions(lines, events, before=START.floor("D") + pd.Timedelta(days=5,
+                                                                                      hours=13))
+    assert learned[["customer_id", "product_id", "weight"]].to_dict("records") == [
+        {"customer_id": "c1", "product_id": "a", "weight": 10.0},
+        {"customer_id": "c1", "product_id": "b", "weight": 1.0}]
     assert shop_interactions(lines, events.iloc[:0]).equals(purchase_interactions(lines))
 
 

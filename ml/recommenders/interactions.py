@@ -17,6 +17,9 @@ INTERACTION_COLUMNS = ("customer_id", "product_id", "weight", "last_at")
 # Confidence of each event type in the event log: a purchase says more than a cart, a cart more
 # than a view. A removal from the cart carries no positive signal.
 DEFAULT_EVENT_WEIGHTS = {"view": 1.0, "cart": 3.0, "purchase": 10.0}
+# Where fct_customer_product_activity counts each event type.
+EVENT_COUNT_COLUMNS = {"view": "views", "cart": "carts", "remove_from_cart": "removes_from_cart",
+                       "purchase": "purchases"}
 
 
 def require_columns(frame: pd.DataFrame, columns: tuple[str, ...] | list[str],
@@ -27,7 +30,7 @@ def require_columns(frame: pd.DataFrame, columns: tuple[str, ...] | list[str],
         raise ValueError(
             f"{frame_name} is missing column(s) {missing}; it has {list(frame.columns)}. "
             "Pass a frame with the warehouse contract's columns (fct_order_lines, dim_products, "
-            "fct_events)."
+            "fct_customer_product_activity)."
         )
 
 
@@ -47,30 +50,45 @@ def purchase_interactions(order_lines: pd.DataFrame) -> pd.DataFrame:
     return interactions
 
 
-def event_interactions(events: pd.DataFrame,
+def event_interactions(activity: pd.DataFrame,
                        event_weights: dict[str, float] | None = None) -> pd.DataFrame:
-    """Interactions from the event log: per customer and product, the sum of event confidences.
+    """Interactions from the event log, summed per customer, product and day in
+    fct_customer_product_activity: per customer and product, the sum of event confidences.
 
     ``event_weights`` maps an event type to its confidence (default: view 1 < cart 3 <
     purchase 10); event types it does not list, such as remove_from_cart, are ignored.
     """
-    require_columns(events, ["customer_id", "product_id", "event_type", "event_at"], "events")
     weights = DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights
-    known = events[events["customer_id"].notna() & events["product_id"].notna()]
-    confidence = known["event_type"].map(weights)
-    scored = known.assign(confidence=confidence)[confidence.notna()]
+    unknown = sorted(set(weights) - set(EVENT_COUNT_COLUMNS))
+    if unknown:
+        raise ValueError(f"event_weights names unknown event type(s) {unknown}; "
+                         f"known: {sorted(EVENT_COUNT_COLUMNS)}")
+    counts = [EVENT_COUNT_COLUMNS[event_type] for event_type in weights]
+    require_columns(activity, ["customer_id", "product_id", "last_event_at", *counts],
+                    "event activity")
+    confidence = sum(activity[EVENT_COUNT_COLUMNS[event_type]].astype("float64") * weight
+                     for event_type, weight in weights.items())
+    scored = activity.assign(weight=confidence)[
+        (confidence > 0) & activity["customer_id"].notna() & activity["product_id"].notna()]
     grouped = scored.groupby(["customer_id", "product_id"], sort=True).agg(
-        weight=("confidence", "sum"), last_at=("event_at", "max"))
+        weight=("weight", "sum"), last_at=("last_event_at", "max"))
     return grouped.reset_index()
 
 
 def shop_interactions(order_lines: pd.DataFrame, events: pd.DataFrame | None = None,
                       before: pd.Timestamp | None = None) -> pd.DataFrame:
     """What customers did before ``before`` (default: all of it), as every recommender learns it:
-    for a shop with an event log, its events weighted views < carts < purchases; otherwise the
-    distinct invoices per customer and product."""
+    for a shop with an event log (``events``: its fct_customer_product_activity rows), its events
+    weighted views < carts < purchases; otherwise the distinct invoices per customer and product.
+
+    The event log is summed per day, so ``before`` counts whole days: a ``before`` inside a day
+    leaves that day out rather than peek past it.
+    """
     if events is not None and len(events):
-        return event_interactions(events if before is None else events[events["event_at"] < before])
+        if before is not None:
+            days = pd.to_datetime(events["activity_date"])
+            events = events[days < pd.Timestamp(before).floor("D")]
+        return event_interactions(events)
     lines = order_lines if before is None else order_lines[order_lines["ordered_at"] < before]
     return purchase_interactions(lines)
 

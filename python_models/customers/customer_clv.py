@@ -9,7 +9,7 @@ def model(dbt, session):
     return scoring.customer_clv(
         order_lines=to_pandas(dbt.ref("fct_order_lines"), "fct_order_lines"),
         customer_rfm=to_pandas(dbt.ref("customer_rfm"), "customer_rfm"),
-        events=to_pandas(dbt.ref("fct_events"), "fct_events"),
+        events=to_pandas(dbt.ref("fct_customer_activity_days"), "fct_customer_activity_days"),
         horizon_days=int(dbt.config.get("horizon_days")),
         annual_discount_rate=float(dbt.config.get("annual_discount_rate")),
         scored_at=dbt.config.get("scored_at") or None,

@@ -11,6 +11,6 @@ def model(dbt, session):
         order_lines=to_pandas(dbt.ref("fct_order_lines"), "fct_order_lines"),
         customer_rfm=to_pandas(dbt.ref("customer_rfm"), "customer_rfm"),
         customer_profiles=to_pandas(dbt.ref("dim_customer_profiles"), "dim_customer_profiles"),
-        events=to_pandas(dbt.ref("fct_events"), "fct_events"),
+        events=to_pandas(dbt.ref("fct_customer_activity_days"), "fct_customer_activity_days"),
         horizon_days=int(dbt.config.get("horizon_days")),
     )

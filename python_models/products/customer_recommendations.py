@@ -10,5 +10,6 @@ def model(dbt, session):
         order_lines=to_pandas(dbt.ref("fct_order_lines"), "fct_order_lines"),
         products=to_pandas(dbt.ref("dim_products"), "dim_products"),
         customer_rfm=to_pandas(dbt.ref("customer_rfm"), "customer_rfm"),
-        events=to_pandas(dbt.ref("fct_events"), "fct_events"),
+        events=to_pandas(dbt.ref("fct_customer_product_activity"),
+                         "fct_customer_product_activity"),
     )
