@@ -74,16 +74,20 @@ validated as (
             when abs(quantity) > {{ var('max_line_quantity', 100000) }} then 'absurd_quantity'
             when quantity < 0 and not is_cancellation then 'negative_quantity_without_cancellation'
             when quantity > 0 and is_cancellation then 'positive_quantity_on_cancellation'
-        end as rejection_reason,
-        {{ dbt.concat([
-            "coalesce(invoice_no, '')", "'|'", "coalesce(stock_code, '')", "'|'",
-            "coalesce(description, '')", "'|'", "coalesce(quantity_text, '')", "'|'",
-            "coalesce(invoiced_at_text, '')", "'|'", "coalesce(unit_price_text, '')", "'|'",
-            "coalesce(customer_id_text, '')", "'|'", "coalesce(country, '')"
-        ]) }} as raw_record
+        end as rejection_reason
 
     from flagged
 
 )
 
-select * from validated
+select
+    *,
+    -- the raw row as text, for the quarantine (clean rows need none)
+    case when rejection_reason is not null then {{ dbt.concat([
+        "coalesce(invoice_no, '')", "'|'", "coalesce(stock_code, '')", "'|'",
+        "coalesce(description, '')", "'|'", "coalesce(quantity_text, '')", "'|'",
+        "coalesce(invoiced_at_text, '')", "'|'", "coalesce(unit_price_text, '')", "'|'",
+        "coalesce(customer_id_text, '')", "'|'", "coalesce(country, '')"
+    ]) }} end as raw_record
+
+from validated
