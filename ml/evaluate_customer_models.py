@@ -20,8 +20,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from ml.churn import (ChurnModel, RecencyBaseline, churn_metrics, probability_no_purchase,
-                      tune_churn_model)
+from ml.churn import (ChurnModel, RecencyBaseline, churn_columns, churn_metrics,
+                      probability_no_purchase, tune_churn_model)
 from ml.clv import (GradientBoostingClv, ProbabilisticClv, fit_transaction_model, naive_revenue,
                     revenue_metrics, seasonal_index)
 from ml.features import (DAY, churn_labels, customer_features, customer_orders, default_cutoff,
@@ -60,7 +60,8 @@ def _churn_baselines(train: pd.DataFrame, train_churned: pd.Series, test: pd.Dat
     recency = RecencyBaseline().fit(train, train_churned).predict(test)
     rfm = make_pipeline(StandardScaler(), LogisticRegression()).fit(
         train[RFM_COLUMNS], train_churned)
-    plain_trees = HistGradientBoostingClassifier(random_state=0).fit(train, train_churned)
+    columns = churn_columns(train)  # the churn model's own columns
+    plain_trees = HistGradientBoostingClassifier(random_state=0).fit(train[columns], train_churned)
     # BG/NBD needs no labels: fitted on the test cutoff's own history, as it would be deployed.
     fitter, model_name, _ = fit_transaction_model(test, models=("bg_nbd",))
     as_series = lambda values: pd.Series(values, index=test.index)  # noqa: E731
@@ -71,7 +72,7 @@ def _churn_baselines(train: pd.DataFrame, train_churned: pd.Series, test: pd.Dat
         "logistic_rfm": churn_metrics(test_churned,
                                       as_series(rfm.predict_proba(test[RFM_COLUMNS])[:, 1])),
         "plain_hist_gradient_boosting": churn_metrics(
-            test_churned, as_series(plain_trees.predict_proba(test)[:, 1])),
+            test_churned, as_series(plain_trees.predict_proba(test[columns])[:, 1])),
     }
 
 
@@ -129,10 +130,13 @@ def evaluate_clv(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: 
     boosted = GradientBoostingClv(seasonal_index=index).fit(train_x, train_y)
     window = DataWindow(first_order, cutoff, cutoff, cutoff + horizon)
     rows, predictions = [], []
+    # As in production: the trees rank, the probabilistic model's total sizes their forecast.
+    probabilistic_total = float(probabilistic.predict(test_x, horizon_days).sum())
     for model, train_window in ((probabilistic, window),
                                 (boosted, DataWindow(first_order, train_cutoff, cutoff,
                                                      cutoff + horizon))):
-        predicted = model.predict(test_x)
+        predicted = (boosted.predict(test_x, total=probabilistic_total) if model is boosted
+                     else model.predict(test_x))
         predictions.append(prediction_rows(run_id, model.name, predicted, actual))
         metrics = revenue_metrics(actual, predicted)
         metrics["unadjusted_total_error"] = float(

@@ -144,6 +144,21 @@ def _calendar_features(purchases: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+def product_popularity(lines: pd.DataFrame) -> pd.Series:
+    """Per customer, the mean over their purchase lines of log(share of customers who bought the
+    line's product): near 0 for a buyer of best-sellers, very negative for a buyer of niche goods.
+
+    ``lines`` are the purchase lines before the cutoff; shares are of the customers in them, so
+    the feature does not grow with the length of the history. Mainstream buyers came back more
+    often and spent more on the earlier out-of-time splits of UCI Online Retail.
+    """
+    if lines.empty:
+        return pd.Series(dtype="float64", index=pd.Index([], name="customer_id"))
+    buyers = lines.groupby("product_id")["customer_id"].nunique()
+    share = lines["product_id"].map(buyers) / lines["customer_id"].nunique()
+    return np.log(share.astype("float64")).groupby(lines["customer_id"]).mean()
+
+
 def _line_features(lines: pd.DataFrame, products: pd.DataFrame | None) -> pd.DataFrame:
     """Wholesale-or-retail habits from purchase lines, and the share of spend on seasonal goods."""
     grouped = lines.groupby("customer_id")
@@ -151,6 +166,7 @@ def _line_features(lines: pd.DataFrame, products: pd.DataFrame | None) -> pd.Dat
         "distinct_products": grouped["product_id"].nunique(),
         "avg_quantity_per_line": grouped["quantity"].mean(),
         "avg_unit_price": grouped["line_amount"].sum() / grouped["quantity"].sum(),
+        "log_product_popularity": product_popularity(lines),
     })
     if products is not None:
         require_columns(products, PRODUCT_COLUMNS, "products")

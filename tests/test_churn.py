@@ -135,3 +135,16 @@ def test_every_feature_column_has_a_driver_group():
     features = customer_features(lines, pd.Timestamp("2024-03-01"), events, products)
     grouped = {column for columns in churn.DRIVER_GROUPS.values() for column in columns}
     assert set(features.columns) <= grouped
+
+
+def test_churn_model_leaves_out_the_excluded_columns():
+    train, train_y = synthetic_features(600, seed=5)
+    train["log_product_popularity"] = np.random.default_rng(5).normal(size=len(train))
+    assert "log_product_popularity" in churn.CHURN_EXCLUDED_COLUMNS
+    assert churn.churn_columns(train) == [c for c in train.columns
+                                          if c != "log_product_popularity"]
+    model = churn.ChurnModel(max_iter=50).fit(train, train_y)
+    assert "log_product_popularity" not in model.columns_
+    without = churn.ChurnModel(max_iter=50).fit(
+        train.drop(columns="log_product_popularity"), train_y)
+    pd.testing.assert_series_equal(model.predict(train), without.predict(train))

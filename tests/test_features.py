@@ -126,3 +126,20 @@ def test_uci_reference_population(online_retail_file):
     assert churned.mean() == pytest.approx(0.43, abs=0.005)
     assert np.isfinite(features.drop(columns=[c for c in features if c.startswith("gap_")
                                               or c == "last_gap_days"])).all().all()
+
+
+def test_product_popularity_is_the_mean_log_share_of_buyers():
+    frame = order_lines([("a", "o1", "2024-01-01", 1, 10.0, False),
+                         ("a", "o1", "2024-01-01", 1, 10.0, False),
+                         ("b", "o2", "2024-01-05", 1, 10.0, False),
+                         ("c", "o3", "2024-01-09", 1, 10.0, False),
+                         ("c", "c1", "2024-01-10", -1, 10.0, True),  # returns do not count
+                         ("b", "o4", "2024-03-05", 1, 10.0, False)])  # after the cutoff
+    frame["product_id"] = ["best", "niche", "best", "other", "niche", "niche"]
+    features = F.customer_features(frame, CUTOFF)
+    # Before the cutoff 3 customers bought: "best" by a and b, "niche" by a, "other" by c.
+    assert features.loc["a", "log_product_popularity"] == pytest.approx(
+        (np.log(2 / 3) + np.log(1 / 3)) / 2)
+    assert features.loc["b", "log_product_popularity"] == pytest.approx(np.log(2 / 3))
+    assert features.loc["c", "log_product_popularity"] == pytest.approx(np.log(1 / 3))
+    assert F.product_popularity(frame.iloc[:0]).empty
