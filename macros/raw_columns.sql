@@ -15,6 +15,20 @@
 {%- endmacro %}
 
 
+{#- The base name of the raw file a row comes from (raw_row_id starts with it). -#}
+{% macro raw_file_name() -%}
+    {{ return(adapter.dispatch('raw_file_name', 'globalshop')()) }}
+{%- endmacro %}
+
+{% macro duckdb__raw_file_name() -%}
+    parse_filename(filename)
+{%- endmacro %}
+
+{% macro spark__raw_file_name() -%}
+    filename
+{%- endmacro %}
+
+
 {#- Text as it was in the file, trimmed, with empty strings as null. -#}
 {% macro clean_text(expr) -%}
     nullif(trim(cast({{ expr }} as {{ dbt.type_string() }})), '')

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -86,20 +87,88 @@ def build(extra_arguments: list[str] | None = None) -> BuildResult:
     if target_type() != "duckdb":
         return _build_elsewhere(extra_arguments, started)
     published = paths.warehouse_path()
+    arguments = list(extra_arguments or [])
     with build_lock(published) as lock:
+        mode = build_mode(published, arguments)
+        if mode.startswith("full rebuild") and FULL_REFRESH not in arguments:
+            arguments.append(FULL_REFRESH)
+        copying = building_path(published).with_name(published.name + ".copying")
+        copying.unlink(missing_ok=True)
+        start_from_copy = published.exists() and (mode.startswith("incremental") or is_partial(arguments))
+        if start_from_copy:
+            # an incremental build adds the new raw rows to the tables already built, and a partial
+            # build (--select ...) leaves what it does not rebuild as it was: both update a copy of
+            # the published warehouse (made beside the earlier build's file, so it is a new file)
+            shutil.copyfile(published, copying)
         discard_building_files(published)
-        if extra_arguments and published.exists():
-            # a partial build (--select ...) updates a copy of the published warehouse, so what it
-            # does not rebuild is still there when the copy is published
-            shutil.copyfile(published, building_path(published))
-        return_code, log_path = run_dbt(["build", *(extra_arguments or [])], "dbt_build.log",
+        if start_from_copy:
+            os.replace(copying, building_path(published))
+        return_code, log_path = run_dbt(["build", *arguments], "dbt_build.log",
                                         warehouse=building_path(published), pass_fds=(lock,))
         if return_code != 0:
             summary = (failure_summary(log_path) + "\n" + unpublished_note(published))
             return BuildResult(False, time.perf_counter() - started, log_path, summary)
         publish(published)
     seconds = time.perf_counter() - started
-    return BuildResult(True, seconds, log_path, dbt_totals(log_path) + "\n" + warehouse_summary())
+    return BuildResult(True, seconds, log_path,
+                       f"Build: {mode}\n" + dbt_totals(log_path) + "\n" + warehouse_summary())
+
+
+FULL_REFRESH = "--full-refresh"
+# dbt arguments that choose what to build; without them `dbt build` builds everything
+SELECTION_ARGUMENTS = {"--select", "-s", "--models", "-m", "--exclude", "--selector", "--resource-type",
+                       "--resource-types", "--exclude-resource-type", "--exclude-resource-types"}
+
+
+def is_partial(arguments: list[str]) -> bool:
+    return any(argument.split("=", 1)[0] in SELECTION_ARGUMENTS for argument in arguments)
+
+
+def build_mode(published: Path, arguments: list[str]) -> str:
+    """How this build runs: "incremental (...)" when the published warehouse holds the incremental
+    event chain built from raw files that are still as they were, else "full rebuild (why)".
+
+    The event chain (models/intermediate/int_events_*, fct_events, fct_sessions and the two
+    activity tables) adds only the raw event files it has not loaded yet. A file
+    loaded before must not change: if one was removed or its row count changed, this build
+    rebuilds in full rather than keep rows that are no longer in the raw files.
+    """
+    if FULL_REFRESH in arguments:
+        return "full rebuild (--full-refresh)"
+    if not published.exists():
+        return "full rebuild (no published warehouse yet)"
+    problem = incremental_state_problem(published, paths.raw_dir())
+    if problem:
+        return f"full rebuild ({problem})"
+    return "incremental (new raw event files added to the published warehouse's tables)"
+
+
+def incremental_state_problem(published: Path, raw_dir: Path) -> str | None:
+    """Why the published warehouse cannot take an increment, or None when it can."""
+    try:
+        connection = duckdb.connect(str(published), read_only=True)
+    except duckdb.Error as error:  # a plain `dbt build` writing to it, say
+        return f"the published warehouse cannot be read ({error})"
+    try:
+        columns = {name for (name,) in connection.execute(
+            "select column_name from information_schema.columns c join information_schema.tables t "
+            "using (table_catalog, table_schema, table_name) where t.table_schema = 'intermediate' "
+            "and t.table_name = 'int_events_validated' and t.table_type = 'BASE TABLE'").fetchall()}
+        if "raw_file_name" not in columns:
+            return "the published warehouse predates incremental builds"
+        loaded = dict(connection.execute(
+            "select raw_file_name, count(*) from intermediate.int_events_validated "
+            "group by raw_file_name").fetchall())
+    finally:
+        connection.close()
+    folder = raw_dir / RAW_FORMATS["events"].folder
+    for file_name, rows in sorted(loaded.items()):
+        raw_file = folder / file_name
+        if not raw_file.exists():
+            return f"raw file {raw_file} was loaded before and is gone"
+        if pq.ParquetFile(raw_file).metadata.num_rows != rows:
+            return f"raw file {raw_file} changed since it was loaded"
+    return None
 
 
 def target_type() -> str:

@@ -134,9 +134,16 @@ def test_a_build_that_fails_its_tests_leaves_the_published_warehouse_as_it_was(
 
 
 def dbt_child(cli: subprocess.Popen) -> int | None:
+    """The dbt process of a running `globalshop build`. An incremental build copies the published
+    warehouse into the building file before it starts dbt, so wait for dbt a little."""
     children = Path(f"/proc/{cli.pid}/task/{cli.pid}/children")
-    pids = children.read_text().split() if children.exists() else []
-    return int(pids[0]) if pids else None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and cli.poll() is None:
+        pids = children.read_text().split() if children.exists() else []
+        if pids:
+            return int(pids[0])
+        time.sleep(0.05)
+    return None
 
 
 def start_build_and_wait_until_dbt_writes(home: Path) -> subprocess.Popen:

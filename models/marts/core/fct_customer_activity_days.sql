@@ -1,7 +1,51 @@
 -- One row per customer and day of the event log: views, carts, purchases and sessions started,
 -- the behaviour features of the customer models (cut at any midnight without reading fct_events).
+--
+-- Incremental on DuckDB: a reopened user's days from the day of their reopened time on are
+-- deleted (pre_hook) and summed again (macros/events_incremental.sql); sessions that started
+-- earlier are unchanged by an increment.
+
+{{ config(
+    materialized=events_materialization(),
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_reopened_events('activity_date', 'customer_id', 'customer_id', "
+             "dbt.cast('reopen_from', 'date')) }}"
+) }}
+
+-- depends_on: {{ ref('int_events_batch') }}
 
 with
+
+{% if is_incremental() %}
+
+reopened as (
+
+    {{ events_reopened() }}
+
+),
+
+activity as (
+
+    select fct_customer_product_activity.*
+    from {{ ref('fct_customer_product_activity') }} as fct_customer_product_activity
+    inner join reopened
+        on fct_customer_product_activity.customer_id = reopened.customer_id
+        and fct_customer_product_activity.activity_date >= {{ dbt.cast('reopened.reopen_from', 'date') }}
+
+),
+
+sessions as (
+
+    select fct_sessions.*
+    from {{ ref('fct_sessions') }} as fct_sessions
+    inner join reopened
+        on fct_sessions.customer_id = reopened.customer_id
+        and {{ dbt.cast('fct_sessions.started_at', 'date') }} >= {{ dbt.cast('reopened.reopen_from', 'date') }}
+
+),
+
+{% else %}
 
 activity as (
 
@@ -14,6 +58,8 @@ sessions as (
     select * from {{ ref('fct_sessions') }}
 
 ),
+
+{% endif %}
 
 activity_days as (
 

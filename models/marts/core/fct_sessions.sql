@@ -1,12 +1,65 @@
 -- One row per browsing session, with the view -> cart -> purchase funnel it reached.
+--
+-- Incremental on DuckDB: a reopened user's sessions that ended less than
+-- var('session_timeout_minutes') before the reopened time, or later, are deleted (pre_hook; a new
+-- event may extend them) and aggregated again from fct_events, with every session of the user
+-- that has an event in that span (macros/events_incremental.sql).
+
+{% set reopened_window_start = dbt.dateadd('minute', -1 * var('session_timeout_minutes'), 'reopen_from') %}
+
+{{ config(
+    materialized=events_materialization(),
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_reopened_events('ended_at', 'customer_id', 'customer_id', "
+             "dbt.dateadd('minute', -1 * var('session_timeout_minutes'), 'reopen_from')) }}"
+) }}
+
+-- depends_on: {{ ref('int_events_batch') }}
 
 with
+
+{% if is_incremental() %}
+
+reopened as (
+
+    {{ events_reopened() }}
+
+),
+
+reopened_events as (
+
+    select fct_events.*, reopened.reopen_from
+    from {{ ref('fct_events') }} as fct_events
+    inner join reopened on fct_events.customer_id = reopened.customer_id
+
+),
+
+touched_sessions as (
+
+    select distinct session_id
+    from reopened_events
+    where event_at >= {{ reopened_window_start }}
+
+),
+
+events as (
+
+    select *
+    from reopened_events
+    where session_id in (select session_id from touched_sessions)
+
+),
+
+{% else %}
 
 events as (
 
     select * from {{ ref('fct_events') }}
 
 ),
+
+{% endif %}
 
 sessions as (
 

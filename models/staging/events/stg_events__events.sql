@@ -11,6 +11,7 @@ renamed as (
     select
         -- ids
         {{ raw_row_id() }} as raw_row_id,
+        {{ raw_file_name() }} as raw_file_name,
         'events' as source_system,
         {{ clean_text('user_id') }} as user_id_text,
         {{ clean_numeric_id('user_id') }} as source_user_id,

@@ -1,0 +1,207 @@
+"""Incremental builds: a shop built without its last day, then given that day as a new raw file, is
+built incrementally, and every table of the event chain (and the quarantine and reconciliation)
+is exactly the same as a full rebuild of the same raw files.
+
+The increment is made harder than a daily export: it holds late events (one within the lookback
+that joins two of a user's sessions into one, one weeks older than the lookback), an exact copy
+of an event loaded before (a duplicate across the boundary), a row quarantined for its price, and
+a second new file whose name sorts before the loaded ones, with another copy of a loaded event,
+so that the loaded copy becomes the duplicate."""
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from warehouse_helpers import query, shop_home
+
+from ml.build import build
+from ml.cli import main
+from ml.data.increment import add_increment, held_back_path, last_day, row_dates, split_last_day
+
+pytestmark = pytest.mark.slow
+
+SCHEMAS = ("main", "intermediate", "data_quality")
+# bookkeeping of what a build (re)processed: empty after a full build by design
+NOT_COMPARED = {"int_events_batch"}
+EVENT_CHAIN = ["intermediate.int_events_validated", "intermediate.int_events_sessionized",
+               "main.fct_events", "main.fct_sessions", "main.fct_customer_product_activity",
+               "main.fct_customer_activity_days",
+               "data_quality.quarantined_rows", "data_quality.source_reconciliation"]
+
+
+def build_sql_layer(home: Path, *arguments: str):
+    with shop_home(home):
+        result = build(["--selector", "sql_layer", *arguments])
+    assert result.succeeded, f"{result.summary}\nlog: {result.log_path}"
+    return result
+
+
+def with_time(rows: pa.Table, when: dt.datetime) -> pa.Table:
+    text = when.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return rows.set_column(rows.schema.get_field_index("event_time"), "event_time",
+                           pa.array([text] * rows.num_rows, pa.string()))
+
+
+def event_times(table: pa.Table) -> list[dt.datetime]:
+    return [dt.datetime.strptime(text.removesuffix(" UTC"), "%Y-%m-%d %H:%M:%S")
+            for text in table["event_time"].to_pylist()]
+
+
+def bridging_events(loaded: pa.Table, day: dt.date, lookback_days: int) -> pa.Table:
+    """New events of a user with two loaded sessions 31 minutes to 2 days apart, within the
+    lookback, spaced less than 30 minutes apart between them, so that both sessions become one
+    (the later session's id changes)."""
+    frame = loaded.append_column("at", pa.array(event_times(loaded), pa.timestamp("s"))).to_pandas()
+    earliest = pd_timestamp(day - dt.timedelta(days=lookback_days))
+    frame = frame[frame["at"] >= earliest].sort_values(["user_id", "at"], kind="stable")
+    gap = frame.groupby("user_id")["at"].diff()
+    bridged = frame[(gap > pd_minutes(31)) & (gap < pd_minutes(48 * 60))].sort_values("at")
+    assert len(bridged), "no pair of sessions to bridge in the generated shop"
+    row = bridged.index[0]
+    steps = int(gap[row] / pd_minutes(25)) + 1
+    times = [(frame.loc[row, "at"] - gap[row] * step / steps).to_pydatetime() for step in range(1, steps)]
+    return pa.concat_tables(with_time(loaded.slice(int(row), 1), when) for when in times)
+
+
+def pd_timestamp(day: dt.date):
+    import pandas as pd
+    return pd.Timestamp(day)
+
+
+def pd_minutes(minutes: int):
+    import pandas as pd
+    return pd.Timedelta(minutes=minutes)
+
+
+def increment_extras(raw_dir: Path, day: dt.date) -> tuple[pa.Table, pa.Table]:
+    """Rows added to the held-back day (late, duplicate, dirty) and the rows of an early-named file."""
+    loaded = pa.concat_tables(pq.read_table(part) for part in sorted((raw_dir / "events").glob("*.parquet")))
+    clean = loaded.filter(pc.is_valid(row_dates(loaded["event_time"])))
+    late = bridging_events(clean, day, lookback_days=3)
+    very_late = with_time(clean.slice(10, 1), dt.datetime.combine(day - dt.timedelta(days=40),
+                                                                   dt.time(12, 0, 1)))
+    duplicate = clean.slice(20, 1)  # exact copy of a loaded event: the new copy is the duplicate
+    negative = clean.slice(30, 1)
+    negative = negative.set_column(negative.schema.get_field_index("price"), "price",
+                                   pa.array([-1.0]).cast(negative.schema.field("price").type))
+    early_named = clean.slice(40, 1)  # a copy that sorts first: the loaded event becomes the duplicate
+    return pa.concat_tables([late, very_late, duplicate, negative]), early_named
+
+
+@pytest.fixture(scope="module")
+def shops(tmp_path_factory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("incremental")
+    incremental, full = base / "incremental", base / "full"
+    with shop_home(incremental):
+        assert main(["data", "generate", "--scale", "0.01", "--seed", "5"]) == 0
+    raw_dir = incremental / "data" / "raw"
+    day = last_day(raw_dir)
+    held_back = split_last_day(raw_dir)
+    assert held_back == held_back_path(raw_dir, "events", day)
+    assert last_day(raw_dir) < day
+    first = build_sql_layer(incremental)
+    assert first.summary.startswith("Build: full rebuild (no published warehouse yet)")
+
+    extras, early_named = increment_extras(raw_dir, day)
+    added = add_increment(raw_dir, held_back, extra_rows=extras)
+    assert added.name == "part-00001.parquet"
+    pq.write_table(early_named, raw_dir / "events" / "2019-backfill.parquet")
+    second = build_sql_layer(incremental)
+    assert second.summary.startswith("Build: incremental")
+
+    shutil.copytree(raw_dir, full / "data" / "raw")
+    build_sql_layer(full)
+    return {"incremental": incremental, "full": full}
+
+
+def tables(home: Path) -> list[str]:
+    return [f"{schema}.{name}" for schema, name in query(
+        home, "select table_schema, table_name from information_schema.tables where table_type = "
+              f"'BASE TABLE' and table_schema in {SCHEMAS} order by 1, 2") if name not in NOT_COMPARED]
+
+
+def differences(shops: dict[str, Path], table: str) -> tuple[int, int, int, int]:
+    """Rows of the incremental table missing from the full one and the other way (EXCEPT ALL),
+    and both row counts."""
+    connection = duckdb.connect()
+    try:
+        for name, home in shops.items():
+            warehouse = home / "warehouse" / "globalshop.duckdb"
+            connection.execute(f"attach '{warehouse}' as \"{name}\" (read_only)")
+        extra, missing = (connection.execute(
+            f'select count(*) from (select * from "{a}".{table} except all select * from "{b}".{table})'
+        ).fetchall()[0][0] for a, b in (("incremental", "full"), ("full", "incremental")))
+        counts = [connection.execute(f'select count(*) from "{name}".{table}').fetchall()[0][0]
+                  for name in shops]
+    finally:
+        connection.close()
+    return extra, missing, *counts
+
+
+def test_both_builds_have_the_same_tables(shops):
+    assert tables(shops["incremental"]) == tables(shops["full"])
+    assert set(EVENT_CHAIN) <= set(tables(shops["full"]))
+
+
+@pytest.mark.parametrize("table", EVENT_CHAIN)
+def test_the_increment_gives_the_event_chain_of_a_full_rebuild(shops, table):
+    extra, missing, incremental_rows, full_rows = differences(shops, table)
+    assert (extra, missing) == (0, 0)
+    assert incremental_rows == full_rows > 0
+
+
+def test_every_other_table_is_the_same_too(shops):
+    assert {table: differences(shops, table) for table in tables(shops["full"])
+            if table not in EVENT_CHAIN and differences(shops, table)[:2] != (0, 0)} == {}
+
+
+def test_the_dirty_increment_is_placed_as_a_full_build_places_it(shops):
+    home = shops["incremental"]
+    reasons = dict(query(home, "select rejection_reason, count(*) from data_quality.quarantined_rows "
+                               "where source_system = 'events' group by 1"))
+    assert reasons == {"duplicate_event": 2, "negative_price": 1}
+    # the loaded copy of the early-named file's event is now the duplicate, as in a full build
+    [(demoted,)] = query(home, "select count(*) from intermediate.int_events_validated "
+                               "where rejection_reason = 'duplicate_event' and raw_file_name = 'part-00000.parquet'")
+    assert demoted == 1
+
+
+def test_events_older_than_the_lookback_are_processed_and_reported(shops):
+    home = shops["incremental"]
+    listed = dict(query(home, "select event_at, raw_row_id from test_failures.events_arrived_after_lookback"))
+    very_late = dt.datetime.combine(last_day(home / "data" / "raw") - dt.timedelta(days=40),
+                                    dt.time(12, 0, 1))
+    assert very_late in listed  # and the early-named file's event, of 2019-10-01
+    assert query(home, f"select count(*) from fct_events where event_id = 'events:{listed[very_late]}'") == [(1,)]
+    log = (home / "logs" / "dbt_build.log").read_text()
+    assert "WARN" in log and "events_arrived_after_lookback" in log
+    assert query(shops["full"], "select count(*) from test_failures.events_arrived_after_lookback") == [(0,)]
+
+
+def test_a_second_build_without_new_files_changes_nothing(shops, tmp_path):
+    home = tmp_path / "again"
+    shutil.copytree(shops["incremental"] / "data", home / "data")
+    shutil.copytree(shops["incremental"] / "warehouse", home / "warehouse")
+    result = build_sql_layer(home)
+    assert result.summary.startswith("Build: incremental")
+    assert query(home, "select count(*) from intermediate.int_events_batch") == [(0,)]
+    for table in EVENT_CHAIN:
+        assert differences({"incremental": home, "full": shops["full"]}, table)[:2] == (0, 0)
+
+
+def test_a_changed_raw_file_or_full_refresh_rebuilds_in_full(shops, tmp_path):
+    home = tmp_path / "changed"
+    shutil.copytree(shops["incremental"] / "data", home / "data")
+    shutil.copytree(shops["incremental"] / "warehouse", home / "warehouse")
+    (home / "data" / "raw" / "events" / "2019-backfill.parquet").unlink()
+    result = build_sql_layer(home)
+    assert "full rebuild (raw file" in result.summary and "is gone" in result.summary
+    assert query(home, "select count(*) from intermediate.int_events_validated "
+                       "where raw_file_name = '2019-backfill.parquet'") == [(0,)]
+    result = build_sql_layer(home, "--full-refresh")
+    assert result.summary.startswith("Build: full rebuild (--full-refresh)")
