@@ -28,7 +28,7 @@ from scipy.optimize import minimize
 from scipy.stats import spearmanr
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from ml.features import DAY, purchase_orders, require_columns
+from ml.features import DAY, OrderHistory, purchase_orders, require_columns
 
 SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 TRANSACTION_MODELS = {
@@ -444,7 +444,7 @@ def revenue_metrics(actual: pd.Series, predicted: pd.Series) -> dict[str, float]
     }
 
 
-def fit_and_score_clv(order_lines: pd.DataFrame, as_of_date: pd.Timestamp,
+def fit_and_score_clv(order_lines: "pd.DataFrame | OrderHistory", as_of_date: pd.Timestamp,
                       scored_at: pd.Timestamp, horizon_days: int = 90,
                       annual_discount_rate: float = 0.1,
                       events: pd.DataFrame | None = None,
@@ -457,25 +457,26 @@ def fit_and_score_clv(order_lines: pd.DataFrame, as_of_date: pd.Timestamp,
     shares out the probabilistic model's total over the horizon.
     ``model_version`` hashes both models' code, parameters and the training window.
     """
-    from ml.features import customer_features, customer_orders, holdout_revenue
+    from ml.features import holdout_revenue, order_history
     from ml.model_registry import DataWindow, add_score_metadata, model_version
 
     as_of_date = pd.Timestamp(as_of_date)
+    history = order_history(order_lines)
     train_cutoff = as_of_date - pd.Timedelta(days=horizon_days)
-    index, _ = seasonal_index(customer_orders(order_lines), as_of_date, horizon_days)
-    features = customer_features(order_lines, as_of_date, events, products)
+    index, _ = seasonal_index(history.orders, as_of_date, horizon_days)
+    features = history.features(as_of_date, events, products)
     probabilistic = ProbabilisticClv(annual_discount_rate=annual_discount_rate,
                                      seasonal_index=index).fit(features)
-    train_features = customer_features(order_lines, train_cutoff, events, products)
+    train_features = history.features(train_cutoff, events, products)
     boosted = GradientBoostingClv(seasonal_index=index).fit(
-        train_features, holdout_revenue(order_lines, train_features.index, train_cutoff,
+        train_features, holdout_revenue(history, train_features.index, train_cutoff,
                                         horizon_days))
     scores = probabilistic.score(features)
     scores[f"predicted_revenue_{horizon_days}d"] = probabilistic.predict(features, horizon_days)
     # The trees rank; the purchase model's seasonally adjusted forecast sets the total.
     scores[f"ml_predicted_revenue_{horizon_days}d"] = boosted.predict(
         features, total=scores[f"predicted_revenue_{horizon_days}d"].sum())
-    window = DataWindow(pd.Timestamp(order_lines["ordered_at"].min()), as_of_date)
+    window = DataWindow(history.first_ordered_at, as_of_date)
     version = model_version(ProbabilisticClv, {**probabilistic.params(), **{
         f"ml_{k}": v for k, v in boosted.params().items()}, "horizon_days": horizon_days}, window)
     scores = add_score_metadata(scores, ProbabilisticClv.name, version, scored_at, as_of_date)

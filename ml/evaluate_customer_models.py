@@ -24,8 +24,7 @@ from ml.churn import (ChurnModel, RecencyBaseline, churn_columns, churn_metrics,
                       probability_no_purchase, tune_churn_model)
 from ml.clv import (GradientBoostingClv, ProbabilisticClv, fit_transaction_model, naive_revenue,
                     revenue_metrics, seasonal_index)
-from ml.features import (DAY, churn_labels, customer_features, customer_orders, default_cutoff,
-                         holdout_revenue, require_columns)
+from ml.features import DAY, OrderHistory, churn_labels, holdout_revenue, order_history
 from ml.model_registry import DataWindow, metric_rows, model_version
 
 PREDICTION_COLUMNS = ["run_id", "model_name", "customer_id", "predicted", "actual"]
@@ -76,17 +75,19 @@ def _churn_baselines(train: pd.DataFrame, train_churned: pd.Series, test: pd.Dat
     }
 
 
-def evaluate_churn(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int,
+def evaluate_churn(order_lines: pd.DataFrame | OrderHistory, cutoff: pd.Timestamp,
+                   horizon_days: int,
                    run_id: str, events: pd.DataFrame | None = None,
                    products: pd.DataFrame | None = None) -> Validation:
     """model_metrics rows of the churn model and its baselines, tested at ``cutoff``, and the
     model's test predictions (actual = 1 for a customer who churned)."""
     horizon = pd.Timedelta(days=horizon_days)
+    history = order_history(order_lines)
     snapshots = {}
     for name, at in (("tune", cutoff - 2 * horizon), ("train", cutoff - horizon),
                      ("test", cutoff)):
-        features = customer_features(order_lines, at, events, products)
-        snapshots[name] = (features, churn_labels(order_lines, features.index, at, horizon_days))
+        features = history.features(at, events, products)
+        snapshots[name] = (features, churn_labels(history, features.index, at, horizon_days))
     (tune_x, tune_y), (train_x, train_y), (test_x, test_y) = snapshots.values()
     if len(tune_x) >= MIN_TUNING_CUSTOMERS and tune_y.nunique() == 2:
         hyperparameters, _ = tune_churn_model(tune_x, tune_y, train_x, train_y)
@@ -98,8 +99,7 @@ def evaluate_churn(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days
     metrics["churn_rate"] = float(test_y.mean())
     metrics.update({f"param_{k}": float(v) for k, v in model.params().items()})
     baselines = _churn_baselines(train_x, train_y, test_x, test_y, horizon_days)
-    window = DataWindow(pd.Timestamp(order_lines["ordered_at"].min()), cutoff - horizon,
-                        cutoff, cutoff + horizon)
+    window = DataWindow(history.first_ordered_at, cutoff - horizon, cutoff, cutoff + horizon)
     version = model_version(ChurnModel, {**model.params(), "horizon_days": horizon_days}, window)
     rows = [metric_rows(run_id, model.name, version, window, metrics, len(test_x), baselines)]
     for name, values in baselines.items():
@@ -109,20 +109,21 @@ def evaluate_churn(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days
                       prediction_rows(run_id, model.name, predicted, test_y))
 
 
-def evaluate_clv(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int,
+def evaluate_clv(order_lines: pd.DataFrame | OrderHistory, cutoff: pd.Timestamp,
+                 horizon_days: int,
                  run_id: str, events: pd.DataFrame | None = None,
                  products: pd.DataFrame | None = None) -> Validation:
     """model_metrics rows of both CLV models and the naive baseline on the holdout horizon, and
     both models' predicted against actual holdout revenue per customer."""
     horizon = pd.Timedelta(days=horizon_days)
-    orders = customer_orders(order_lines)
-    index, how = seasonal_index(orders, cutoff, horizon_days)
-    test_x = customer_features(order_lines, cutoff, events, products)
-    actual = holdout_revenue(order_lines, test_x.index, cutoff, horizon_days)
+    history = order_history(order_lines)
+    index, how = seasonal_index(history.orders, cutoff, horizon_days)
+    test_x = history.features(cutoff, events, products)
+    actual = holdout_revenue(history, test_x.index, cutoff, horizon_days)
     train_cutoff = cutoff - horizon
-    train_x = customer_features(order_lines, train_cutoff, events, products)
-    train_y = holdout_revenue(order_lines, train_x.index, train_cutoff, horizon_days)
-    first_order = pd.Timestamp(order_lines["ordered_at"].min())
+    train_x = history.features(train_cutoff, events, products)
+    train_y = holdout_revenue(history, train_x.index, train_cutoff, horizon_days)
+    first_order = history.first_ordered_at
     naive = naive_revenue(test_x, horizon_days, (cutoff - first_order) / DAY)
     baselines = {"naive_daily_spend": revenue_metrics(actual, naive)}
 
@@ -163,18 +164,20 @@ def evaluate_clv(order_lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: 
                       pd.concat(predictions, ignore_index=True))
 
 
-def validate(order_lines: pd.DataFrame, horizon_days: int = 90,
+def validate(order_lines: pd.DataFrame | OrderHistory, horizon_days: int = 90,
              cutoff: pd.Timestamp | None = None, events: pd.DataFrame | None = None,
              run_id: str | None = None, products: pd.DataFrame | None = None) -> Validation:
     """Every churn and CLV figure of the quality bar as ``model_metrics`` rows, with the
     per-customer test predictions behind them (for gains, calibration and decile charts)."""
-    require_columns(order_lines, ["ordered_at"], "order_lines")
-    cutoff = pd.Timestamp(cutoff) if cutoff is not None else default_cutoff(order_lines,
-                                                                           horizon_days)
+    # Prepared once: churn and CLV share the features of the cutoff and the one before it.
+    history = order_history(order_lines)
+    if cutoff is None:
+        cutoff = history.last_ordered_at - pd.Timedelta(days=horizon_days)
+    cutoff = pd.Timestamp(cutoff)
     run_id = run_id or f"evaluation@{cutoff:%Y-%m-%d}+{horizon_days}d"
     with threadpool_limits(limits=1):  # 2 shared cores: threads only add contention here
-        churn = evaluate_churn(order_lines, cutoff, horizon_days, run_id, events, products)
-        clv = evaluate_clv(order_lines, cutoff, horizon_days, run_id, events, products)
+        churn = evaluate_churn(history, cutoff, horizon_days, run_id, events, products)
+        clv = evaluate_clv(history, cutoff, horizon_days, run_id, events, products)
     return Validation(pd.concat([churn.metrics, clv.metrics], ignore_index=True),
                       pd.concat([churn.predictions, clv.predictions], ignore_index=True))
 
@@ -209,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--order-lines-parquet", type=Path, required=True,
                         help="fct_order_lines exported to parquet (the ML contract's columns)")
-    parser.add_argument("--events-parquet", type=Path, help="fct_events as parquet (optional)")
+    parser.add_argument("--events-parquet", type=Path, help="fct_customer_activity_days as parquet (optional)")
     parser.add_argument("--products-parquet", type=Path,
                         help="dim_products as parquet (optional: adds seasonal-goods spend)")
     parser.add_argument("--horizon-days", type=int, default=90)

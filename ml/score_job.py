@@ -51,19 +51,6 @@ def python_models() -> dict[str, PythonModel]:
             for node in manifest["nodes"].values() if node.get("language") == "python"}
 
 
-class _Relation:
-    """What ``dbt.ref()`` gives a Python model on DuckDB: ``.order(key)`` and ``.df()``."""
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self._frame = frame
-
-    def order(self, key: str) -> "_Relation":
-        return _Relation(self._frame.sort_values(key, kind="stable", ignore_index=True))
-
-    def df(self) -> pd.DataFrame:
-        return self._frame.copy()
-
-
 class _ModelConfig(dict):
     """``dbt.config(...)`` (ignored: the job always writes a table) and ``dbt.config.get(key)``."""
 
@@ -78,8 +65,9 @@ class ModelContext:
         self.config = _ModelConfig(model.config)
         self._read = read
 
-    def ref(self, name: str) -> _Relation:
-        return _Relation(self._read(name))
+    def ref(self, name: str) -> pd.DataFrame:
+        # ml.dbt_frames.to_pandas sorts and trims a frame as it does a DuckDB or Spark relation
+        return self._read(name)
 
 
 def load_model_function(model: PythonModel) -> Callable[..., pd.DataFrame]:

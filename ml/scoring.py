@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from ml.churn import fit_and_score_churn
 from ml.clv import fit_and_score_clv
 from ml.evaluate_customer_models import validate
-from ml.features import customer_features
+from ml.features import EVENT_COLUMNS, OrderHistory, customer_features, order_histories
 from ml.model_registry import DataWindow, metric_rows, model_version
 from ml.segmentation import (CampaignResponseModel, choose_k_and_cluster, profile_features,
                              profile_segments, score_clusters)
@@ -88,6 +88,45 @@ def _score_sources(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame,
     return frames, skipped
 
 
+CustomerScorer = Callable[[str, pd.Timestamp, OrderHistory, pd.DataFrame | None], pd.DataFrame]
+
+
+def _score_customer_sources(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame,
+                            events: pd.DataFrame | None, history_days: int, purpose: str,
+                            score: CustomerScorer) -> tuple[list[pd.DataFrame], dict[str, str]]:
+    """`_score_sources` for the customer models: `score(source, as_of, history, events)` gets
+    the source's lines as an OrderHistory (integer-coded arrays built in one pass over all
+    sources, so no per-source copy of the lines' string columns is made)."""
+    frames, skipped = [], {}
+    histories = order_histories(order_lines) if len(order_lines) else {}
+    with threadpool_limits(MODEL_THREADS):
+        for source, as_of in as_of_dates(customer_rfm).items():
+            history = histories.get(source)
+            if history is None:
+                skipped[source] = (f"no order lines; {purpose} needs {history_days} days and "
+                                   f"{MIN_CUSTOMERS} customers")
+                continue
+            days = (as_of - history.first_ordered_at).days
+            customers = history.customer_count
+            if days < history_days or customers < MIN_CUSTOMERS:
+                skipped[source] = (f"{days} days of history and {customers} customers; "
+                                   f"{purpose} needs {history_days} days and {MIN_CUSTOMERS}")
+            else:
+                source_events = None
+                if events is not None and len(events):
+                    # only the columns the features read: every column copied is memory
+                    columns = [c for c in events.columns if c in EVENT_COLUMNS]
+                    source_events = events.loc[events["source_system"] == source, columns]
+                try:
+                    frames.append(score(source, as_of, history, source_events))
+                except ValueError as error:
+                    skipped[source] = f"{purpose} failed: {error}"
+            del histories[source]  # its arrays are freed once the source is scored
+    for source, reason in skipped.items():
+        log.warning("%s: skipped for %s (%s)", source, purpose, reason)
+    return frames, skipped
+
+
 def _scored_at(scored_at: pd.Timestamp | None, as_of: pd.Timestamp) -> pd.Timestamp:
     # The run's logical time: passed by the orchestrator, or the as-of date, so rebuilds match.
     return pd.Timestamp(scored_at) if scored_at is not None else as_of
@@ -103,13 +142,13 @@ def customer_segments(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame,
                       events: pd.DataFrame | None = None,
                       scored_at: pd.Timestamp | None = None) -> pd.DataFrame:
     """RFM segment and behaviour cluster of every customer with an RFM score."""
-    def score(source, as_of, lines, source_events):
-        features = customer_features(lines, as_of, source_events)
-        window = DataWindow(pd.Timestamp(lines["ordered_at"].min()), as_of)
+    def score(source, as_of, history, source_events):
+        features = customer_features(history, as_of, source_events)
+        window = DataWindow(history.first_ordered_at, as_of)
         version = model_version(choose_k_and_cluster, {"source": source}, window)
         return score_clusters(features, version, _scored_at(scored_at, as_of), as_of)
 
-    frames, _ = _score_sources(order_lines, customer_rfm, events, 0, "segments", score)
+    frames, _ = _score_customer_sources(order_lines, customer_rfm, events, 0, "segments", score)
     rfm = customer_rfm[["customer_id", "source_system", "rfm_segment", "rfm_cell",
                         "recency_score", "frequency_score", "monetary_score"]]
     return rfm.merge(_stack(frames, SEGMENT_COLUMNS), on="customer_id", how="inner")
@@ -124,8 +163,8 @@ def customer_churn_scores(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame,
                                            horizon_days, source_events)
         return scores.assign(source_system=source)
 
-    frames, _ = _score_sources(order_lines, customer_rfm, events, 2 * horizon_days, "churn",
-                               score)
+    frames, _ = _score_customer_sources(order_lines, customer_rfm, events, 2 * horizon_days,
+                                        "churn", score)
     return _stack(frames, CHURN_COLUMNS)
 
 
@@ -139,8 +178,8 @@ def customer_clv(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame,
                                          horizon_days, annual_discount_rate, source_events)
         return scores.assign(source_system=source)
 
-    frames, _ = _score_sources(order_lines, customer_rfm, events, 2 * horizon_days,
-                               "lifetime value", score)
+    frames, _ = _score_customer_sources(order_lines, customer_rfm, events, 2 * horizon_days,
+                                        "lifetime value", score)
     return _stack(frames, CLV_COLUMNS)
 
 
@@ -193,8 +232,8 @@ def customer_model_validation(order_lines: pd.DataFrame, customer_rfm: pd.DataFr
                           validation.predictions.assign(row_type="prediction")],
                          ignore_index=True)
 
-    frames, skipped = _score_sources(order_lines, customer_rfm, events, 3 * horizon_days,
-                                     "validation", score)
+    frames, skipped = _score_customer_sources(order_lines, customer_rfm, events,
+                                              3 * horizon_days, "validation", score)
     for source, reason in skipped.items():
         frames.append(pd.DataFrame([{"run_id": f"{source}@skipped", "model_name": "churn_and_clv",
                                      "model_version": "none", "metric": "skipped",

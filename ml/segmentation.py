@@ -39,26 +39,36 @@ def standardised_log_features(features: pd.DataFrame,
 
 def choose_k_and_cluster(features: pd.DataFrame, columns: Iterable[str] = CLUSTER_COLUMNS,
                          k_range: Iterable[int] = range(2, 9), random_state: int = 0,
-                         silhouette_sample: int = 3000) -> tuple[pd.Series, int, pd.Series]:
+                         silhouette_sample: int = 3000, fit_sample: int = 20_000,
+                         n_init: int = 10) -> tuple[pd.Series, int, pd.Series]:
     """K-means for each k in ``k_range``; keep the k with the best silhouette.
 
-    Returns (cluster per customer, chosen k, silhouette per k). The silhouette is measured on a
-    fixed random sample of at most ``silhouette_sample`` customers to stay cheap.
+    Returns (cluster per customer, chosen k, silhouette per k). With more than ``fit_sample``
+    customers, k-means is fitted and k chosen on a fixed random sample of ``fit_sample`` of them
+    (drawn with ``random_state``), and every customer is then assigned to the nearest centre of
+    the chosen fit: 20,000 customers place five-column centres as well as hundreds of thousands
+    do, at a fraction of the cost. The standardisation uses every customer. The silhouette is
+    measured on a fixed random sample of at most ``silhouette_sample`` of the fitted customers.
     """
     matrix = standardised_log_features(features, columns).to_numpy()
-    sample = min(silhouette_sample, len(matrix))
-    scores, labels_by_k = {}, {}
+    fitted = matrix
+    if len(matrix) > fit_sample:
+        rows = np.random.default_rng(random_state).choice(len(matrix), fit_sample, replace=False)
+        fitted = matrix[np.sort(rows)]
+    sample = min(silhouette_sample, len(fitted))
+    scores, models = {}, {}
     for k in k_range:
-        if k >= len(matrix):
+        if k >= len(fitted):
             break
-        labels = KMeans(n_clusters=k, n_init=10, random_state=random_state).fit_predict(matrix)
-        labels_by_k[k] = labels
-        scores[k] = silhouette_score(matrix, labels, sample_size=sample, random_state=random_state)
+        models[k] = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(fitted)
+        scores[k] = silhouette_score(fitted, models[k].labels_, sample_size=sample,
+                                     random_state=random_state)
     if not scores:
         raise ValueError(f"clustering needs more customers than the smallest k; got {len(matrix)}")
     silhouettes = pd.Series(scores, name="silhouette").rename_axis("k")
     best_k = int(silhouettes.idxmax())
-    return pd.Series(labels_by_k[best_k], index=features.index, name="cluster"), best_k, silhouettes
+    labels = models[best_k].labels_ if fitted is matrix else models[best_k].predict(matrix)
+    return pd.Series(labels, index=features.index, name="cluster"), best_k, silhouettes
 
 
 def cluster_profiles(features: pd.DataFrame, clusters: pd.Series,

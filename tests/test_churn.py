@@ -148,3 +148,19 @@ def test_churn_model_leaves_out_the_excluded_columns():
     without = churn.ChurnModel(max_iter=50).fit(
         train.drop(columns="log_product_popularity"), train_y)
     pd.testing.assert_series_equal(model.predict(train), without.predict(train))
+
+
+def test_driver_attributions_equal_predicting_each_perturbed_copy():
+    train, train_y = synthetic_features(600, seed=6)
+    model = churn.ChurnModel(max_iter=40).fit(train, train_y)
+    test, _ = synthetic_features(200, seed=7)
+    vote = model.model_.calibrated_classifiers_[0].estimator
+    columns = test[model.columns_]
+    base, perturbed = churn._vote_without_groups(vote, columns, model.medians_[model.columns_],
+                                                 model._groups())
+    np.testing.assert_allclose(base, vote.predict_proba(columns)[:, 1], atol=1e-12)
+    for group, group_columns in model._groups().items():
+        changed = columns.copy()
+        changed[group_columns] = model.medians_[group_columns].to_numpy()
+        np.testing.assert_allclose(perturbed[group], vote.predict_proba(changed)[:, 1],
+                                   atol=1e-12)

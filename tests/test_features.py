@@ -143,3 +143,27 @@ def test_product_popularity_is_the_mean_log_share_of_buyers():
     assert features.loc["b", "log_product_popularity"] == pytest.approx(np.log(2 / 3))
     assert features.loc["c", "log_product_popularity"] == pytest.approx(np.log(1 / 3))
     assert F.product_popularity(frame.iloc[:0]).empty
+
+
+def test_order_history_per_source_matches_the_filtered_lines(lines):
+    other = order_lines([("x", "o9", "2024-01-05", 2, 3.0, False),
+                         ("y", "o10", "2024-02-05", 1, 8.0, False),
+                         ("x", "c9", "2024-02-06", -1, 3.0, True)]).assign(source_system="other")
+    both = pd.concat([lines, other], ignore_index=True)
+    histories = F.order_histories(both)
+    assert set(histories) == {"test", "other"} and histories["test"].customer_count == 3
+    for source, history in histories.items():
+        alone = both[both["source_system"] == source]
+        pd.testing.assert_frame_equal(F.customer_features(history, CUTOFF),
+                                      F.customer_features(alone, CUTOFF))
+        customers = pd.Index(["a", "b", "x", "y"])
+        pd.testing.assert_series_equal(F.holdout_revenue(history, customers, CUTOFF, 30),
+                                       F.holdout_revenue(alone, customers, CUTOFF, 30))
+    # Features are remembered per cutoff and handed out as copies.
+    history = histories["test"]
+    handed_out = history.features(CUTOFF)
+    handed_out["orders"] = -1.0
+    assert (history.features(CUTOFF)["orders"] > 0).all()
+    orders = F.customer_orders(lines)
+    assert orders.loc[orders["order_id"] == "o1", ["line_count", "product_count"]].values.tolist() \
+        == [[1, 1]]

@@ -67,3 +67,15 @@ def test_profile_segments_and_campaign_response_on_real_profiles(customer_profil
     assert auc > 0.85  # out-of-fold; campaign history and recency carry most of it
     scores = model.fit(features, responded).predict(features)
     assert scores.between(0, 1).all() and scores.index.equals(features.index)
+
+
+def test_large_populations_are_clustered_on_a_fixed_sample_and_all_assigned():
+    features = pd.concat([blobs(seed) for seed in range(4)], ignore_index=True)
+    features.index = pd.Index([f"c{i}" for i in range(len(features))], name="customer_id")
+    clusters, k, _ = S.choose_k_and_cluster(features, k_range=range(2, 6), fit_sample=200)
+    assert k == 3 and clusters.index.equals(features.index) and clusters.notna().all()
+    again, _, _ = S.choose_k_and_cluster(features, k_range=range(2, 6), fit_sample=200)
+    pd.testing.assert_series_equal(clusters, again)
+    # The planted types are recovered for every customer, sampled or not.
+    planted = np.tile(np.repeat([0, 1, 2], 100), 4)
+    assert pd.crosstab(planted, clusters.to_numpy()).gt(0).sum(axis=1).eq(1).all()
