@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SCALE ?= 1
 SEED ?= 42
 
-.PHONY: setup setup-spark demo test test-fast docs clean
+.PHONY: setup setup-spark demo test test-fast bench docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: setup-spark
 
 test-fast: setup
 	$(BIN)/pytest -m "not slow and not spark"
+
+# Time and memory of every stage at 1M, 10M and 42M events (median of 3 runs; about 2 hours on
+# 2 cores), written into BENCHMARKS.md. BENCH_ARGS="--events 1 --repeats 1" for a quick look.
+bench: setup
+	$(BIN)/globalshop bench $(BENCH_ARGS)
 
 docs: setup
 	DBT_PROFILES_DIR=. $(BIN)/dbt docs generate && DBT_PROFILES_DIR=. $(BIN)/dbt docs serve

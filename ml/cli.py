@@ -6,6 +6,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from ml import paths
+from ml.bench import add_arguments as add_bench_arguments
 from ml.data.formats import RAW_FORMATS
 from ml.report.settings import ReportSettings
 
@@ -134,6 +135,12 @@ def cmd_recommend(args: argparse.Namespace) -> None:
         print(f"  {rank:>2}. {description or product_id}  [{product_id}]  ({reason})")
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    from ml import bench
+    argv = ["--events", *map(str, args.events), "--repeats", str(args.repeats), "--home", args.home]
+    bench.main(argv + ([] if args.record else ["--no-record"]))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="globalshop",
@@ -190,6 +197,11 @@ def parser() -> argparse.ArgumentParser:
                                                 "(GLOBALSHOP_TARGET: duckdb or spark)")
     scoring.add_argument("tables", nargs="*", help="score tables to write (default: all)")
     scoring.set_defaults(handler=cmd_score)
+
+    bench = commands.add_parser("bench", help="time and memory of every stage at 1M, 10M and 42M "
+                                              "events (median of 3); writes BENCHMARKS.md")
+    add_bench_arguments(bench)
+    bench.set_defaults(handler=cmd_bench)
 
     demo = commands.add_parser("demo", help="generate the default shop if there is no data, build "
                                             "the warehouse and write the report")

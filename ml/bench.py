@@ -1,0 +1,297 @@
+"""`globalshop bench`: how time and memory grow with the shop, measured end to end.
+
+For each size (events in millions), the benchmark generates a shop (proportional orders and
+customers), builds the warehouse from nothing, writes the report, then processes a one-day
+increment, and prints and records:
+
+- wall time of each stage: generate, the SQL layer (staging to marts, sessions included), each ML
+  job (a dbt Python model), the whole `dbt build`, the report, and the one-day increment;
+- peak memory (resident set) of each stage's process;
+- rows per second of the SQL layer and of the whole build;
+- the floor: one plain DuckDB query that reads the same raw events and aggregates them per user,
+  run in this process on the same files, and the SQL layer's time as a multiple of it.
+
+Every figure is the median of ``repeats`` runs. Each stage runs in a process of its own (the CLI a
+user would run), so its peak memory is that process tree's. Stage times inside `dbt build` come
+from dbt's run_results.json: the SQL layer is the time from the build's start until its last
+SQL model or test that does not depend on a Python model finished; an ML job's time is its node's
+execution time (jobs run two at a time, as dbt's default threads say).
+
+Results go to ``<home>/bench-results.json`` and, as a table, into BENCHMARKS.md between the
+``bench`` markers.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from ml import paths
+
+EVENTS_AT_SCALE_ONE = 1_000_000  # the generator's scale 1 writes about a million events
+DEFAULT_SIZES = (1, 10, 42)  # millions of events
+MARKER_START = "<!-- bench:start -->"
+MARKER_END = "<!-- bench:end -->"
+FLOOR_QUERY = """
+    select user_id, count(*) as events, count(distinct product_id) as products,
+           min(event_time) as first_event, max(event_time) as last_event,
+           sum(case when event_type = 'purchase' then price else 0 end) as revenue
+    from read_parquet('{files}')
+    group by user_id
+"""
+
+
+@dataclass
+class Run:
+    """One stage's wall time in seconds and its process tree's peak resident memory in MB."""
+    seconds: float
+    peak_mb: float
+
+
+@dataclass
+class SizeResult:
+    events_millions: float
+    scale: float
+    raw_events: int = 0
+    raw_order_lines: int = 0
+    increment_events: int = 0
+    stages: dict[str, list[float]] = field(default_factory=dict)  # seconds per run
+    peaks: dict[str, list[float]] = field(default_factory=dict)  # MB per run
+
+    def add(self, stage: str, seconds: float, peak_mb: float | None = None) -> None:
+        self.stages.setdefault(stage, []).append(round(seconds, 2))
+        if peak_mb is not None:
+            self.peaks.setdefault(stage, []).append(round(peak_mb, 1))
+
+    def median(self, stage: str) -> float:
+        return statistics.median(self.stages[stage])
+
+    def peak(self, stage: str) -> float | None:
+        return statistics.median(self.peaks[stage]) if stage in self.peaks else None
+
+
+def run_stage(arguments: list[str], home: Path, log: Path) -> Run:
+    """Run a `globalshop` command for the shop at ``home``; its wall time and peak memory.
+
+    The peak is the largest resident set of the process and the children it waited for (dbt, and
+    its Python models, which run inside dbt's process)."""
+    environment = dict(os.environ, GLOBALSHOP_HOME=str(home))
+    started = time.perf_counter()
+    with open(log, "w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "ml.cli", *arguments], env=environment,
+                                   stdout=output, stderr=subprocess.STDOUT, cwd=paths.PROJECT_DIR)
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"`globalshop {' '.join(arguments)}` failed "
+                           f"(exit {process.returncode}); see {log}")
+    return Run(seconds, usage.ru_maxrss / 1024)
+
+
+def dbt_stage_times(run_results: Path, python_models: set[str]) -> dict[str, float]:
+    """The SQL layer's and each Python model's seconds in one `dbt build` (see module doc)."""
+    results = json.loads(run_results.read_text())["results"]
+    manifest = json.loads((run_results.parent / "manifest.json").read_text())
+    downstream_of_python = _downstream(manifest, {f"model.globalshop.{name}"
+                                                  for name in python_models})
+
+    def span(result):
+        times = [(datetime.fromisoformat(t["started_at"].replace("Z", "+00:00")),
+                  datetime.fromisoformat(t["completed_at"].replace("Z", "+00:00")))
+                 for t in result["timing"] if t.get("started_at")]
+        return min(s for s, _ in times), max(e for _, e in times)
+
+    spans = {result["unique_id"]: span(result) for result in results if result["timing"]}
+    start = min(s for s, _ in spans.values())
+    sql_done = max(end for node, (_, end) in spans.items() if node not in downstream_of_python)
+    stages = {"SQL layer": (sql_done - start).total_seconds()}
+    for result in results:
+        name = result["unique_id"].split(".")[-1]
+        if result["unique_id"].startswith("model.") and name in python_models:
+            stages[f"ML: {name}"] = result["execution_time"]
+    return stages
+
+
+def _downstream(manifest: dict, roots: set[str]) -> set[str]:
+    """Nodes that depend (directly or not) on any of ``roots``, the roots included."""
+    children = manifest["child_map"]
+    seen, frontier = set(roots), list(roots)
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            if child not in seen:
+                seen.add(child)
+                frontier.append(child)
+    return seen
+
+
+def python_model_names() -> set[str]:
+    return {path.stem for path in (paths.PROJECT_DIR / "python_models").rglob("*.py")}
+
+
+def floor_seconds(raw_dir: Path) -> float:
+    """One plain DuckDB query over the raw event files, aggregated per user, in this process."""
+    files = str(raw_dir / "events" / "*.parquet")
+    with duckdb.connect() as connection:
+        started = time.perf_counter()
+        connection.sql(FLOOR_QUERY.format(files=files)).fetchall()
+        return time.perf_counter() - started
+
+
+def count_rows(raw_dir: Path, folder: str) -> int:
+    files = str(raw_dir / folder / "*.parquet")
+    with duckdb.connect() as connection:
+        return connection.sql(f"select count(*) from read_parquet('{files}')").fetchall()[0][0]
+
+
+def bench_size(events_millions: float, repeats: int, root: Path) -> SizeResult:
+    """Every stage at one size, ``repeats`` times.
+
+    The shop is built without its last day, then that day arrives as an increment: once through
+    the SQL layer alone (the daily load; scores keep the last scoring run's), once through the
+    whole build (SQL incremental, every model refitted), each from the same base warehouse."""
+    from ml.data.increment import add_increment, split_last_day
+    scale = events_millions * 1_000_000 / EVENTS_AT_SCALE_ONE
+    home = root / f"events-{events_millions:g}M"
+    logs = home / "bench-logs"
+    warehouse = home / "warehouse" / "globalshop.duckdb"
+    base_copy = home / "base-warehouse.duckdb"
+    result = SizeResult(events_millions, scale)
+    for repeat in range(repeats):
+        shutil.rmtree(home, ignore_errors=True)
+        logs.mkdir(parents=True)
+        run = run_stage(["data", "generate", "--scale", f"{scale:g}"], home, logs / "generate.log")
+        result.add("generate", run.seconds, run.peak_mb)
+        raw_dir = home / "data" / "raw"
+        increment = split_last_day(raw_dir)
+        result.raw_events = count_rows(raw_dir, "events")
+        result.raw_order_lines = count_rows(raw_dir, "online_retail_ii")
+        result.increment_events = _parquet_rows(increment)
+        result.add("floor query", floor_seconds(raw_dir))
+
+        run = run_stage(["build", "--full-refresh"], home, logs / "build.log")
+        result.add("dbt build (whole)", run.seconds, run.peak_mb)
+        for stage, seconds in dbt_stage_times(home / "target" / "run_results.json",
+                                              python_model_names()).items():
+            result.add(stage, seconds)
+        run = run_stage(["report"], home, logs / "report.log")
+        result.add("report", run.seconds, run.peak_mb)
+
+        shutil.copyfile(warehouse, base_copy)
+        add_increment(raw_dir, increment)
+        run = run_stage(["build", "--selector", "sql_layer"], home, logs / "increment-sql.log")
+        result.add("increment: SQL layer (1 day)", run.seconds, run.peak_mb)
+        shutil.copyfile(base_copy, warehouse)
+        run = run_stage(["build"], home, logs / "increment-whole.log")
+        result.add("increment: whole build, models refitted", run.seconds, run.peak_mb)
+        print(f"  {events_millions:g}M events, run {repeat + 1}/{repeats}: whole build "
+              f"{result.stages['dbt build (whole)'][-1]:.0f} s", flush=True)
+    return result
+
+
+def _parquet_rows(path: Path) -> int:
+    with duckdb.connect() as connection:
+        return connection.sql(f"select count(*) from read_parquet('{path}')").fetchall()[0][0]
+
+
+def machine() -> str:
+    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                     if line.startswith("MemTotal"))
+    import dbt.version
+    return (f"{os.cpu_count()} cores, {memory_kb / 1024 ** 2:.0f} GB RAM, {platform.system()} "
+            f"{platform.machine()}, Python {platform.python_version()}, DuckDB "
+            f"{duckdb.__version__}, dbt-core {dbt.version.__version__}")
+
+
+def markdown(results: list[SizeResult], repeats: int, command: str) -> str:
+    """The results as a table: one column per size, one row per stage (median of the runs)."""
+    stages = []
+    for result in results:
+        stages += [stage for stage in result.stages if stage not in stages]
+    header = "| stage | " + " | ".join(f"{r.events_millions:g}M events" for r in results) + " |"
+    lines = [f"Command: `{command}` ({datetime.now():%Y-%m-%d}; median of {repeats} "
+             f"run{'s' if repeats > 1 else ''}).", "", f"Machine: {machine()}.", "",
+             "Seconds (peak memory of the stage's process in MB):", "", header,
+             "| --- |" + " ---: |" * len(results)]
+    for stage in stages:
+        cells = []
+        for result in results:
+            if stage not in result.stages:
+                cells.append("-")
+                continue
+            peak = result.peak(stage)
+            cells.append(f"{result.median(stage):,.1f}" + (f" ({peak:,.0f} MB)" if peak else ""))
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    derived = {
+        "raw events / invoice lines": lambda r: f"{r.raw_events:,} / {r.raw_order_lines:,}",
+        "events in the 1-day increment": lambda r: f"{r.increment_events:,}",
+        "SQL layer / floor query": lambda r: f"{r.median('SQL layer') / r.median('floor query'):.1f}x",
+        "SQL layer, raw rows per second": lambda r: f"{(r.raw_events + r.raw_order_lines) / r.median('SQL layer'):,.0f}",
+        "whole build, raw rows per second": lambda r: f"{(r.raw_events + r.raw_order_lines) / r.median('dbt build (whole)'):,.0f}",
+        # flat across sizes when time grows linearly with rows
+        "whole build, seconds per million raw rows": lambda r: f"{r.median('dbt build (whole)') / ((r.raw_events + r.raw_order_lines) / 1e6):.1f}",
+        "increment (SQL layer) / whole build": lambda r: f"{r.median('increment: SQL layer (1 day)') / r.median('dbt build (whole)'):.1%}",
+    }
+    for label, value in derived.items():
+        lines.append(f"| {label} | " + " | ".join(value(r) for r in results) + " |")
+    return "\n".join(lines)
+
+
+def record(table: str, benchmarks: Path) -> None:
+    """Put ``table`` between the bench markers of BENCHMARKS.md (appending them if absent)."""
+    text = benchmarks.read_text() if benchmarks.exists() else "# Benchmarks\n"
+    block = f"{MARKER_START}\n{table}\n{MARKER_END}"
+    if MARKER_START in text and MARKER_END in text:
+        text = re.sub(re.escape(MARKER_START) + ".*?" + re.escape(MARKER_END),
+                      lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip("\n") + "\n\n## Scale (`globalshop bench`)\n\n" + block + "\n"
+    benchmarks.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parser().parse_args(argv)
+    root = Path(arguments.home).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    results = []
+    for size in arguments.events:
+        print(f"Benchmarking {size:g}M events ({arguments.repeats} runs) under {root}", flush=True)
+        results.append(bench_size(size, arguments.repeats, root))
+        (root / "bench-results.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
+    command = "globalshop bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    table = markdown(results, arguments.repeats, command.strip())
+    print(table)
+    if arguments.record:
+        record(table, paths.PROJECT_DIR / "BENCHMARKS.md")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    bench = argparse.ArgumentParser(prog="globalshop bench", description=__doc__.split("\n\n")[0])
+    add_arguments(bench)
+    return bench
+
+
+def add_arguments(bench: argparse.ArgumentParser) -> None:
+    bench.add_argument("--events", type=float, nargs="+", default=list(DEFAULT_SIZES),
+                       help="sizes in millions of events (default: 1 10 42)")
+    bench.add_argument("--repeats", type=int, default=3, help="runs per size (default 3)")
+    bench.add_argument("--home", default="/tmp/globalshop-bench",
+                       help="where the benchmark's shops are written (default /tmp/globalshop-bench)")
+    bench.add_argument("--no-record", dest="record", action="store_false",
+                       help="print only; do not write the table into BENCHMARKS.md")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The benchmark's bookkeeping: stage times from dbt's run results, the table, its recording."""
+
+import json
+
+from ml import bench
+
+
+def node(unique_id, start, end, execution_time=None):
+    return {"unique_id": unique_id, "execution_time": execution_time or end - start,
+            "timing": [{"name": "compile", "started_at": f"2026-01-01T00:00:{start:02d}Z",
+                        "completed_at": f"2026-01-01T00:00:{start:02d}Z"},
+                       {"name": "execute", "started_at": f"2026-01-01T00:00:{start:02d}Z",
+                        "completed_at": f"2026-01-01T00:00:{end:02d}Z"}]}
+
+
+def test_the_sql_layer_ends_with_its_last_node_that_no_python_model_feeds(tmp_path):
+    results = [node("model.globalshop.stg_a", 0, 4), node("model.globalshop.fct_a", 4, 10),
+               node("test.globalshop.not_null_fct_a", 10, 12),
+               node("model.globalshop.churn", 10, 30),
+               node("model.globalshop.model_metrics", 30, 31),
+               node("test.globalshop.not_null_churn", 31, 32)]
+    manifest = {"child_map": {"model.globalshop.churn": ["model.globalshop.model_metrics",
+                                                         "test.globalshop.not_null_churn"],
+                              "model.globalshop.model_metrics": []}}
+    (tmp_path / "run_results.json").write_text(json.dumps({"results": results}))
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    stages = bench.dbt_stage_times(tmp_path / "run_results.json", {"churn"})
+    assert stages == {"SQL layer": 12.0, "ML: churn": 20.0}
+
+
+def test_the_table_reports_medians_and_ratios_and_is_recorded_between_markers(tmp_path):
+    result = bench.SizeResult(events_millions=1, scale=1.0, raw_events=1_000_000,
+                              raw_order_lines=500_000, increment_events=11_000)
+    for seconds, peak in [(30, 900), (10, 1000), (20, 800)]:
+        result.add("dbt build (whole)", seconds, peak)
+        result.add("SQL layer", seconds / 2)
+        result.add("floor query", 1.0)
+        result.add("increment: SQL layer (1 day)", 2.0, 500)
+    table = bench.markdown([result], 3, "globalshop bench --events 1")
+    assert "| dbt build (whole) | 20.0 (900 MB) |" in table
+    assert "| SQL layer / floor query | 10.0x |" in table
+    assert "| increment (SQL layer) / whole build | 10.0% |" in table
+    assert "| whole build, seconds per million raw rows | 13.3 |" in table
+    benchmarks = tmp_path / "BENCHMARKS.md"
+    benchmarks.write_text("# Benchmarks\n\nkept\n")
+    bench.record(table, benchmarks)
+    bench.record(table.replace("20.0", "21.0"), benchmarks)
+    text = benchmarks.read_text()
+    assert text.count(bench.MARKER_START) == 1 and "kept" in text and "21.0" in text
+
+
+def test_the_floor_query_reads_the_raw_events(tmp_path):
+    import pandas as pd
+    folder = tmp_path / "events"
+    folder.mkdir()
+    pd.DataFrame({"user_id": [1, 1, 2], "product_id": [5, 6, 5],
+                  "event_time": ["2019-10-01 00:00:00 UTC"] * 3,
+                  "event_type": ["view", "purchase", "view"], "price": [1.0, 2.0, 3.0]}
+                 ).to_parquet(folder / "part-00000.parquet")
+    assert bench.floor_seconds(tmp_path) > 0
+    assert bench.count_rows(tmp_path, "events") == 3
