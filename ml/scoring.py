@@ -360,10 +360,12 @@ def recommender_metric_rows(metrics: pd.DataFrame, source: str, train_start: pd.
                             test_start: pd.Timestamp, test_end: pd.Timestamp) -> pd.DataFrame:
     """ml.evaluate_recommenders' wide table as model_metrics rows: `ndcg_at_10` on all test
     items, `ndcg_at_10_new_items` on items new to the customer, and so on. (Fit times are
-    measured by `python -m ml.evaluate_recommenders`, not stored.)"""
-    long = metrics.melt(id_vars=["model_name", "variant", "k", "customers"],
-                        value_vars=["recall", "ndcg", "hit_rate", "coverage", "novelty"],
-                        var_name="measure", value_name="value")
+    measured by `python -m ml.evaluate_recommenders`, not stored.) ``detail`` says when the
+    judged customers were a sample."""
+    long = metrics.assign(detail=metrics.get("detail")).melt(
+        id_vars=["model_name", "variant", "k", "customers", "detail"],
+        value_vars=["recall", "ndcg", "hit_rate", "coverage", "novelty"],
+        var_name="measure", value_name="value")
     suffix = long["variant"].map(lambda variant: "" if variant == "all" else "_new_items")
     long["metric"] = long["measure"] + "_at_" + long["k"].astype(str) + suffix
     popularity = long[long["model_name"] == "popularity"].set_index("metric")["value"]
@@ -373,5 +375,5 @@ def recommender_metric_rows(metrics: pd.DataFrame, source: str, train_start: pd.
         run_id=f"{source}@{pd.Timestamp(test_start):%Y-%m-%d}+30d",
         model_version="evaluation", train_start=pd.Timestamp(train_start),
         train_end=pd.Timestamp(test_start), test_start=pd.Timestamp(test_start),
-        test_end=pd.Timestamp(test_end), n_customers=long["customers"], detail=None,
+        test_end=pd.Timestamp(test_end), n_customers=long["customers"],
     )[list(METRIC_TYPES)]

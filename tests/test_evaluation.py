@@ -119,3 +119,17 @@ def test_online_retail_split_matches_the_issue(online_retail_file):
     assert split.test_start == pd.Timestamp("2011-11-10")
     assert split.test_end == pd.Timestamp("2011-12-10")
     assert split.truth()["customer_id"].nunique() == 1375
+
+
+def test_judged_customers_are_a_fixed_bounded_sample():
+    from ml.evaluate_recommenders import judged_sample
+
+    relevant = truth({f"c{number}": ["a", "b"] for number in range(50)})
+    sampled, detail = judged_sample(relevant, max_customers=10, seed=3)
+    assert sampled["customer_id"].nunique() == 10
+    assert detail == "10 of 50 judged customers, sampled (seed 3)"
+    # each sampled customer keeps all their truth rows, and the sample repeats
+    assert sampled.groupby("customer_id").size().eq(2).all()
+    pd.testing.assert_frame_equal(sampled, judged_sample(relevant, 10, 3)[0])
+    everyone, detail = judged_sample(relevant, max_customers=50)
+    assert len(everyone) == 100 and detail == "all 50 judged customers"

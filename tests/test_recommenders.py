@@ -18,6 +18,7 @@ from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.outputs import REASON_POPULAR, REASON_REPEAT, customer_recommendations, \
     product_cross_sell, product_similar_items
 from ml.recommenders.popularity import PopularityRecommender
+from ml.recommenders import base as ml_base
 
 sys.path.insert(0, str(Path(__file__).parent))
 from reference_data import uci_order_lines, uci_products  # noqa: E402
@@ -196,6 +197,59 @@ def test_content_based_serves_a_product_nobody_bought():
     assert ranked.index("x-new") < first_other_group
 
 
+# scoring at scale: sparse top-k, bounded dense item space
+
+def test_sparse_top_k_matches_the_dense_top_k():
+    from scipy import sparse
+
+    from ml.recommenders.base import top_k_csr, top_k_indices
+
+    random = np.random.default_rng(0)
+    dense = random.random((40, 300)).astype(np.float32)
+    dense[random.random(dense.shape) < 0.8] = 0
+    dense[5] = 0  # a row with nothing stored
+    dense[7, :4] = 1.0  # ties go to the lower column
+    positions, columns, scores = top_k_csr(sparse.csr_matrix(dense), 6)
+    masked = np.where(dense > 0, dense, -np.inf)
+    expected = top_k_indices(masked, 6)
+    for row in range(len(dense)):
+        finite = np.isfinite(np.take_along_axis(masked[row], expected[row], axis=0))
+        assert columns[positions == row].tolist() == expected[row][finite].tolist()
+    assert np.all(np.diff(positions) >= 0)
+    assert columns[positions == 7][:4].tolist() == [0, 1, 2, 3]
+
+
+def test_dense_models_search_the_most_interacted_items_but_score_every_item(monkeypatch):
+    import ml.recommenders.als as als_module
+
+    interactions = purchase_interactions(grouped_shop())
+    monkeypatch.setattr(als_module, "dense_item_space",
+                        lambda matrix: ml_base.dense_item_space(matrix, max_items=5))
+    model = ALSRecommender(factors=4).fit(interactions)
+    buyers = interactions.groupby("product_id")["customer_id"].nunique()
+    most_interacted = buyers.sort_index().sort_values(ascending=False, kind="stable").index[:5]
+    assert set(model.item_ids[model.dense_columns_]) == set(most_interacted)
+    recommended = model.recommend(interactions["customer_id"].unique(), 10)
+    assert set(recommended["product_id"]) <= set(most_interacted)
+    # pair scores stay exact outside the searched items
+    rows = np.arange(3)
+    exact = model.user_factors_[rows] @ model.item_factors_.T
+    np.testing.assert_allclose(model.score_rows(rows), exact, rtol=1e-5, atol=1e-6)
+
+
+def test_hybrid_tunes_on_a_fixed_sample_of_validation_customers():
+    lines = grouped_shop(300)
+    first = fit_hybrid(lines, grouped_products(), window_days=30)
+    split = time_split(lines, 30)
+    sampled = HybridRecommender(grouped_products(), tuning_customers=40).tune(
+        purchase_interactions(split.train_lines), split.truth())
+    assert sampled.tuned_customers_ == 40 < first.tuned_customers_
+    again = HybridRecommender(grouped_products(), tuning_customers=40).tune(
+        purchase_interactions(split.train_lines), split.truth())
+    pd.testing.assert_frame_equal(sampled.recommend(["c0", "c7"], 10),
+                                  again.recommend(["c0", "c7"], 10))
+
+
 # cross-sell
 
 def test_cross_sell_support_confidence_and_lift_on_a_hand_example():
@@ -301,3 +355,13 @@ def test_hybrid_meets_the_quality_bar_on_online_retail(online_retail_file):
         assert hybrid.loc[variant, "ndcg"] > best_single
     assert hybrid.loc["all", "coverage"] > 0.30
     assert at_10.loc[("hybrid", "all"), "fit_seconds"] < 60
+
+
+def test_sparse_top_k_breaks_ties_at_the_cut_by_lower_column():
+    from scipy import sparse
+
+    from ml.recommenders.base import top_k_csr
+
+    row = np.array([[0.5, 1.0, 0.5, 0.0, 0.5, 2.0, 0.5]], dtype=np.float32)
+    positions, columns, scores = top_k_csr(sparse.csr_matrix(row), 4)
+    assert columns.tolist() == [5, 1, 0, 2]

@@ -6,9 +6,10 @@ from implicit.cpu.als import AlternatingLeastSquares
 from scipy import sparse
 from threadpoolctl import threadpool_limits
 
-from ml.recommenders.base import Recommender
+from ml.recommenders.base import CELLS_PER_BATCH, DenseBlock, Recommender, ScoreBlock, \
+    dense_item_space
 from ml.recommenders.interactions import InteractionMatrix
-from ml.recommenders.similarity import pruned_cosine, similar_items_frame, sparse_columns
+from ml.recommenders.similarity import pruned_cosine, similar_items_from_sparse
 
 
 class ALSRecommender(Recommender):
@@ -40,11 +41,25 @@ class ALSRecommender(Recommender):
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
 
-    def score_rows(self, rows: np.ndarray) -> np.ndarray:
-        return self.user_factors_[rows] @ self.item_factors_.T
+        # a customer's best items are searched among the most interacted ones (MAX_DENSE_ITEMS);
+        # any single item's score is a dot product, exact for every item
+        self.dense_columns_ = dense_item_space(matrix)
+        self.dense_factors_ = np.ascontiguousarray(self.item_factors_[self.dense_columns_])
+
+    def score_block(self, rows: np.ndarray) -> ScoreBlock:
+        users = self.user_factors_[rows]
+
+        def pair_scores(positions: np.ndarray, columns: np.ndarray) -> np.ndarray:
+            return np.einsum("ij,ij->i", users[positions], self.item_factors_[columns])
+
+        return DenseBlock(users @ self.dense_factors_.T, self.dense_columns_,
+                          len(self.item_factors_), pair_scores)
+
+    def batch_size(self) -> int:
+        return max(1, CELLS_PER_BATCH // len(self.dense_columns_))
 
     def similar_items(self, product_ids, k: int = 10) -> pd.DataFrame:
         """Each product's k nearest products by cosine of their factors."""
         self._check_fitted()
         similarity = pruned_cosine(sparse.csr_matrix(self.item_factors_.T), max(k, 1))
-        return similar_items_frame(sparse_columns(similarity), self.item_ids, product_ids, k)
+        return similar_items_from_sparse(similarity, self.item_ids, product_ids, k)

@@ -1,8 +1,15 @@
 """The interface all recommenders share: ``fit(interactions)``, then ``recommend(customer_ids, k)``.
 
-A subclass only says how to fit on an :class:`InteractionMatrix` and how to score a batch of its
-rows against every item; this base class does the rest the same way for every model (ids, batching
-so a large shop never holds a customers x items dense matrix, top-k, excluding seen items).
+A subclass says how to fit on an :class:`InteractionMatrix` and how to score a batch of its rows
+(:meth:`Recommender.score_block`); this base class does the rest the same way for every model (ids,
+batching, top-k, excluding seen items).
+
+Scoring cost is kept linear in customers with a bounded item space: a batch of customers is scored
+either sparsely (buy-again, item-kNN, popularity: only the items a customer's history reaches) or
+densely over at most ``MAX_DENSE_ITEMS`` columns (ALS and content-based candidates over the most
+interacted items; EASE over the items it models). A :class:`ScoreBlock` answers the two questions
+the hybrid asks of a model: each customer's best items, and the score of any (customer, item)
+pair, the latter exact for every item.
 """
 
 from abc import ABC, abstractmethod
@@ -10,23 +17,140 @@ from typing import Self
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ml.recommenders.interactions import InteractionMatrix
 
 RECOMMENDATION_COLUMNS = ["customer_id", "rank", "product_id", "score"]
-# Customers are scored in batches of at most this many customer x item cells (16 MB of float32
-# per score array), so a large shop never holds a dense customers x items matrix.
-CELLS_PER_BATCH = 4_000_000
+# Customers are scored in batches of at most this many customer x item cells of a dense block
+# (64 MB of float32), so a large shop never holds a dense customers x items matrix.
+CELLS_PER_BATCH = 16_000_000
+# Models that need dense scores to find a customer's best items (ALS, content-based) search the
+# this many most interacted items; EASE models as many. On the generated event shop at scale 1
+# (22,000 products) they hold 96% of the interaction weight. Scores of individual (customer, item)
+# pairs stay exact for every item.
+MAX_DENSE_ITEMS = 10_000
+# Most customers scored at once when no dense block bounds the batch, and most stored scores a
+# sparse batch should hold.
+MAX_BATCH_ROWS = 20_000
+ENTRIES_PER_BATCH = 4_000_000
+
+
+class ScoreBlock(ABC):
+    """A model's scores for a batch of customers (positions 0..n-1 in the batch)."""
+
+    @abstractmethod
+    def top(self, depth: int, exclude: sparse.csr_matrix | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each customer's ``depth`` best items: (positions, columns, scores), grouped by position
+        in ascending order and best first within it; ties go to the lower column. Items scored
+        -inf are never returned, nor the items stored in row p of ``exclude`` for position p."""
+
+    @abstractmethod
+    def at(self, positions: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Scores of the given (position, column) pairs (float32; -inf = not scored)."""
+
+
+class DenseBlock(ScoreBlock):
+    """Scores over a subset of columns (``columns``, None = every item), with ``pair_scores``
+    (positions, columns) -> scores for items outside it (else ``missing``)."""
+
+    def __init__(self, values: np.ndarray, columns: np.ndarray | None, n_items: int,
+                 pair_scores=None, missing: float = -np.inf):
+        self.values = values
+        self.columns = np.arange(n_items) if columns is None else np.asarray(columns)
+        self.n_items = n_items
+        self.pair_scores = pair_scores
+        self.missing = missing
+
+    def _index(self, columns: np.ndarray) -> np.ndarray:
+        if len(self.columns) == self.n_items:
+            return columns
+        index = np.full(self.n_items, -1, dtype=np.int64)
+        index[self.columns] = np.arange(len(self.columns))
+        return index[columns]
+
+    def top(self, depth, exclude=None):
+        values = self.values
+        if exclude is not None and exclude.nnz:
+            values = values.copy()
+            seen = exclude.tocoo()
+            inside = self._index(seen.col)
+            values[seen.row[inside >= 0], inside[inside >= 0]] = -np.inf
+        if values.shape[1] == 0 or values.shape[0] == 0:
+            return empty_top()
+        best = top_k_indices(values, depth)
+        scores = np.take_along_axis(values, best, axis=1)
+        keep = np.isfinite(scores)
+        positions = np.broadcast_to(np.arange(len(values))[:, None], best.shape)
+        return positions[keep], self.columns[best[keep]], scores[keep]
+
+    def at(self, positions, columns):
+        index = self._index(columns)
+        inside = index >= 0
+        scores = np.full(len(columns), self.missing, dtype=np.float32)
+        scores[inside] = self.values[positions[inside], index[inside]]
+        if self.pair_scores is not None and not inside.all():
+            scores[~inside] = self.pair_scores(positions[~inside], columns[~inside])
+        return scores
+
+
+class SparseBlock(ScoreBlock):
+    """Scores stored in a sparse batch x items matrix; absent pairs score ``missing`` (0 for a
+    model whose absent scores are true zeros, which are never among the best items)."""
+
+    def __init__(self, scores: sparse.csr_matrix, missing: float = -np.inf):
+        self.scores = sparse.csr_matrix(scores, dtype=np.float32)
+        self.scores.sum_duplicates()
+        self.missing = missing
+
+    def top(self, depth, exclude=None):
+        scores = self.scores
+        if exclude is not None and exclude.nnz:
+            scores = without_pairs(scores, exclude)
+        return top_k_csr(scores, depth)
+
+    def at(self, positions, columns):
+        return sparse_lookup(self.scores, positions, columns, self.missing)
+
+
+class RankedBlock(ScoreBlock):
+    """The same item scores for every customer of the batch (popularity)."""
+
+    def __init__(self, item_scores: np.ndarray, order: np.ndarray, n_rows: int):
+        self.item_scores = item_scores
+        self.order = order  # columns best first
+        self.n_rows = n_rows
+
+    def top(self, depth, exclude=None):
+        seen_per_row = 0 if exclude is None else int(np.diff(exclude.indptr).max(initial=0))
+        head = self.order[:depth + seen_per_row]
+        positions = np.repeat(np.arange(self.n_rows), len(head))
+        columns = np.tile(head, self.n_rows)
+        if seen_per_row:
+            keep = sparse_lookup(exclude, positions, columns, 0.0) == 0
+            positions, columns = positions[keep], columns[keep]
+            keep = within_row_rank(positions) < depth
+            positions, columns = positions[keep], columns[keep]
+        return positions, columns, self.item_scores[columns]
+
+    def at(self, positions, columns):
+        return self.item_scores[columns].astype(np.float32)
 
 
 class Recommender(ABC):
-    """A model fitted on interactions that scores every item for a known customer."""
+    """A model fitted on interactions that scores items for a known customer."""
 
     name: str = "recommender"
 
     def fit(self, interactions: pd.DataFrame) -> Self:
         """Fit on an interactions frame (customer_id, product_id, weight, last_at)."""
-        self.matrix_ = InteractionMatrix.from_frame(interactions, self._item_space(interactions))
+        return self.fit_matrix(
+            InteractionMatrix.from_frame(interactions, self._item_space(interactions)))
+
+    def fit_matrix(self, matrix: InteractionMatrix) -> Self:
+        """Fit on an interaction matrix already built (shared by models with one item space)."""
+        self.matrix_ = matrix
         self._fit(self.matrix_)
         return self
 
@@ -38,12 +162,23 @@ class Recommender(ABC):
     def _fit(self, matrix: InteractionMatrix) -> None:
         """Learn the model's parameters from the matrix."""
 
-    @abstractmethod
     def score_rows(self, rows: np.ndarray) -> np.ndarray:
-        """Scores of the customers at ``rows`` for every item (float32, rows x items).
+        """Dense scores of the customers at ``rows`` for every item (float32, rows x items);
+        ``-inf`` marks an item the model will not recommend. For small data and tests only:
+        recommend() goes through :meth:`score_block`."""
+        block = self.score_block(rows)
+        n_items = len(self.item_ids)
+        positions = np.repeat(np.arange(len(rows)), n_items)
+        columns = np.tile(np.arange(n_items), len(rows))
+        return block.at(positions, columns).reshape(len(rows), n_items)
 
-        Higher is better; ``-inf`` marks an item the model will not recommend to that customer.
-        """
+    @abstractmethod
+    def score_block(self, rows: np.ndarray) -> ScoreBlock:
+        """Scores of the customers at ``rows`` (a batch of at most :meth:`batch_size`)."""
+
+    def batch_size(self) -> int:
+        """Customers per batch."""
+        return MAX_BATCH_ROWS
 
     @property
     def item_ids(self) -> np.ndarray:
@@ -60,20 +195,19 @@ class Recommender(ABC):
         rows = self.matrix_.rows_of(customer_ids)
         known = rows >= 0
         frames = [self._recommend_unknown(customer_ids[~known], k)]
-        batch_size = max(1, CELLS_PER_BATCH // len(self.item_ids))
-        for start in range(0, int(known.sum()), batch_size):
-            batch_rows = rows[known][start:start + batch_size]
-            batch_customers = customer_ids[known][start:start + batch_size]
-            scores = self._final_scores(batch_rows, exclude_seen)
-            frames.append(top_k_frame(scores, batch_customers, self.item_ids, k))
+        known_rows, known_customers = rows[known], customer_ids[known]
+        batch_size = self.batch_size()
+        for start in range(0, len(known_rows), batch_size):
+            batch_rows = known_rows[start:start + batch_size]
+            positions, columns, scores = self._top_items(batch_rows, k, exclude_seen)
+            frames.append(recommendation_frame(known_customers[start:start + batch_size],
+                                               positions, self.item_ids[columns], scores))
         return pd.concat(frames, ignore_index=True)
 
-    def _final_scores(self, rows: np.ndarray, exclude_seen: bool) -> np.ndarray:
-        """Scores ready for the top-k cut, with seen items masked when asked."""
-        scores = self.score_rows(rows)
-        if exclude_seen:
-            mask_seen(scores, self.matrix_, rows)
-        return scores
+    def _top_items(self, rows: np.ndarray, k: int, exclude_seen: bool
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(positions, columns, scores) of the k best items of each customer at ``rows``."""
+        return self.score_block(rows).top(k, self.matrix_.weights[rows] if exclude_seen else None)
 
     def _recommend_unknown(self, customer_ids: np.ndarray, k: int) -> pd.DataFrame:
         """Recommendations for customers outside the fitted data: none, unless a model overrides."""
@@ -85,6 +219,16 @@ class Recommender(ABC):
                 f"{type(self).__name__} is not fitted: call fit(interactions) first.")
 
 
+def dense_item_space(matrix: InteractionMatrix, max_items: int = MAX_DENSE_ITEMS) -> np.ndarray:
+    """Columns of the ``max_items`` items with most interacting customers (ties: lower column),
+    sorted; every column when there are no more than that."""
+    n_items = matrix.weights.shape[1]
+    if n_items <= max_items:
+        return np.arange(n_items)
+    customers = np.diff(matrix.weights.tocsc().indptr)
+    return np.sort(np.argsort(-customers, kind="stable")[:max_items])
+
+
 def empty_recommendations() -> pd.DataFrame:
     return pd.DataFrame({"customer_id": pd.Series(dtype=object),
                          "rank": pd.Series(dtype="int64"),
@@ -92,10 +236,29 @@ def empty_recommendations() -> pd.DataFrame:
                          "score": pd.Series(dtype="float64")})
 
 
-def mask_seen(scores: np.ndarray, matrix: InteractionMatrix, rows: np.ndarray) -> None:
-    """Set the scores of the items each customer already interacted with to -inf, in place."""
-    seen = matrix.weights[rows].tocoo()
-    scores[seen.row, seen.col] = -np.inf
+def empty_top() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+            np.zeros(0, dtype=np.float32))
+
+
+def recommendation_frame(customer_ids: np.ndarray, positions: np.ndarray, product_ids: np.ndarray,
+                         scores: np.ndarray) -> pd.DataFrame:
+    """Recommendation rows from a top list grouped by position, best first."""
+    return pd.DataFrame({
+        "customer_id": customer_ids[positions],
+        "rank": within_row_rank(positions) + 1,
+        "product_id": product_ids,
+        "score": np.asarray(scores, dtype="float64"),
+    })
+
+
+def within_row_rank(positions: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within each run of equal ``positions`` (which must be grouped)."""
+    if len(positions) == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, positions[1:] != positions[:-1]])
+    lengths = np.diff(np.r_[starts, len(positions)])
+    return np.arange(len(positions)) - np.repeat(starts, lengths)
 
 
 def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
@@ -108,16 +271,81 @@ def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(candidates, order, axis=1)
 
 
-def top_k_frame(scores: np.ndarray, customer_ids: np.ndarray, item_ids: np.ndarray,
-                k: int) -> pd.DataFrame:
-    """The k best items of each row of ``scores`` as recommendation rows, dropping -inf scores."""
-    best = top_k_indices(scores, k)
-    best_scores = np.take_along_axis(scores, best, axis=1)
-    ranks = np.broadcast_to(np.arange(1, best.shape[1] + 1), best.shape)
-    keep = np.isfinite(best_scores)
-    return pd.DataFrame({
-        "customer_id": np.repeat(customer_ids, best.shape[1]).reshape(best.shape)[keep],
-        "rank": ranks[keep].astype("int64"),
-        "product_id": item_ids[best[keep]],
-        "score": best_scores[keep].astype("float64"),
-    })
+def top_k_csr(scores: sparse.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The k largest finite stored entries of each row of a CSR matrix: (rows, columns, values)
+    grouped by row, best first, ties to the lower column.
+
+    Rows are padded into dense blocks by length class (lengths up to 1, 2, 4, 8, ...), so the cost
+    is linear in the stored entries, never rows x columns.
+    """
+    if not scores.has_sorted_indices:
+        scores = scores.sorted_indices()
+    indptr, indices, data = scores.indptr, scores.indices, scores.data
+    lengths = np.diff(indptr)
+    if k <= 0 or lengths.sum() == 0:
+        return empty_top()
+    classes = np.ceil(np.log2(np.maximum(lengths, 1))).astype(np.int64)
+    parts = []
+    for length_class in np.unique(classes[lengths > 0]):
+        rows = np.flatnonzero((classes == length_class) & (lengths > 0))
+        width = int(lengths[rows].max())
+        offsets = np.arange(width)
+        valid = offsets[None, :] < lengths[rows][:, None]
+        where = np.where(valid, indptr[rows][:, None] + offsets[None, :], 0)
+        values = np.where(valid, data[where], -np.inf).astype(np.float32)
+        values[~np.isfinite(values)] = -np.inf
+        columns = np.where(valid, indices[where], np.iinfo(np.int32).max)
+        depth = min(k, width)
+        if depth < width:
+            # the depth-th best value of each row; of the entries tied with it, the lowest columns
+            # (stored in column order) fill the remaining places
+            kth = -np.partition(-values, depth - 1, axis=1)[:, depth - 1:depth]
+            above = values > kth
+            tied = values == kth
+            needed = depth - above.sum(axis=1, keepdims=True)
+            chosen = above | (tied & (np.cumsum(tied, axis=1) <= needed))
+            counts = chosen.sum(axis=1)
+            slots = np.arange(depth)[None, :] < counts[:, None]
+            picked_values = np.full((len(rows), depth), -np.inf, dtype=np.float32)
+            picked_columns = np.full((len(rows), depth), np.iinfo(np.int32).max,
+                                     dtype=columns.dtype)
+            picked_values[slots] = values[chosen]
+            picked_columns[slots] = columns[chosen]
+            values, columns = picked_values, picked_columns
+        order = np.lexsort((columns, -values), axis=1)
+        values = np.take_along_axis(values, order, axis=1)
+        columns = np.take_along_axis(columns, order, axis=1)
+        keep = np.isfinite(values)
+        parts.append((np.broadcast_to(rows[:, None], values.shape)[keep], columns[keep],
+                      values[keep]))
+    positions = np.concatenate([part[0] for part in parts])
+    order = np.argsort(positions, kind="stable")
+    return (positions[order], np.concatenate([part[1] for part in parts])[order].astype(np.int64),
+            np.concatenate([part[2] for part in parts])[order])
+
+
+def sparse_lookup(matrix: sparse.csr_matrix, rows: np.ndarray, columns: np.ndarray,
+                  missing: float = 0.0) -> np.ndarray:
+    """``matrix[rows[i], columns[i]]`` for each i (float32), ``missing`` where nothing is stored."""
+    matrix = sparse.csr_matrix(matrix)
+    if not matrix.has_canonical_format:
+        matrix = matrix.copy()
+        matrix.sum_duplicates()
+    n_columns = np.int64(matrix.shape[1])
+    stored_rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    keys = stored_rows * n_columns + matrix.indices  # sorted: canonical CSR is row-major
+    wanted = np.asarray(rows, dtype=np.int64) * n_columns + np.asarray(columns, dtype=np.int64)
+    found = np.searchsorted(keys, wanted)
+    found_clipped = np.minimum(found, max(len(keys) - 1, 0))
+    hit = (found < len(keys)) & (keys[found_clipped] == wanted) if len(keys) else \
+        np.zeros(len(wanted), dtype=bool)
+    values = np.full(len(wanted), missing, dtype=np.float32)
+    values[hit] = matrix.data[found_clipped[hit]]
+    return values
+
+
+def without_pairs(matrix: sparse.csr_matrix, exclude: sparse.csr_matrix) -> sparse.csr_matrix:
+    """``matrix`` without the entries stored in ``exclude`` (same shape)."""
+    coo = matrix.tocoo()
+    keep = sparse_lookup(exclude, coo.row, coo.col, 0.0) == 0
+    return sparse.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=matrix.shape)

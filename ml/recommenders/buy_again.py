@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ml.recommenders.base import Recommender
+from ml.recommenders.base import Recommender, ScoreBlock, SparseBlock
 from ml.recommenders.interactions import InteractionMatrix
 
 
@@ -24,8 +24,5 @@ class BuyAgainRecommender(Recommender):
         scores.data = scores.data * np.power(0.5, age_days / self.half_life_days)
         self.scores_ = scores.astype(np.float32)
 
-    def score_rows(self, rows: np.ndarray) -> np.ndarray:
-        scores = np.full((len(rows), self.scores_.shape[1]), -np.inf, dtype=np.float32)
-        bought = self.scores_[rows].tocoo()
-        scores[bought.row, bought.col] = bought.data
-        return scores
+    def score_block(self, rows: np.ndarray) -> ScoreBlock:
+        return SparseBlock(self.scores_[rows], missing=-np.inf)

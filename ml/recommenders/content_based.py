@@ -11,7 +11,8 @@ import pandas as pd
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ml.recommenders.base import Recommender
+from ml.recommenders.base import CELLS_PER_BATCH, DenseBlock, Recommender, ScoreBlock, \
+    dense_item_space
 from ml.recommenders.interactions import InteractionMatrix, require_columns
 from ml.recommenders.similarity import similar_items_frame
 
@@ -48,8 +49,9 @@ class ContentBasedRecommender(Recommender):
         self.products = products.drop_duplicates("product_id")
 
     def _item_space(self, interactions: pd.DataFrame) -> np.ndarray:
-        catalogue = set(self.products["product_id"]) | set(interactions["product_id"])
-        return np.array(sorted(catalogue), dtype=object)
+        catalogue = pd.unique(pd.concat([self.products["product_id"], interactions["product_id"]],
+                                        ignore_index=True))
+        return np.sort(np.asarray(catalogue, dtype=object))
 
     def _fit(self, matrix: InteractionMatrix) -> None:
         texts = (product_text(self.products).set_axis(self.products["product_id"])
@@ -59,17 +61,38 @@ class ContentBasedRecommender(Recommender):
             raise ValueError("products has no description, category or brand text at all; "
                              "the content-based model needs at least one of these columns filled.")
         self.item_vectors_ = vectoriser.fit_transform(texts.to_numpy()).astype(np.float32).tocsr()
+        # best items are searched among the most interacted (every item of a catalogue of at
+        # most MAX_DENSE_ITEMS, so a product nobody bought can still be recommended there)
+        self.dense_columns_ = dense_item_space(matrix)
+        self._dense_vectors_t = self.item_vectors_[self.dense_columns_].T.tocsr()
 
-    def score_rows(self, rows: np.ndarray) -> np.ndarray:
+    def score_block(self, rows: np.ndarray, columns: np.ndarray | None = None) -> ScoreBlock:
+        """Scores of the customers at ``rows``; their best items are searched among
+        ``dense_columns_`` (or among ``columns`` when given)."""
         profiles = self.matrix_.weights[rows] @ self.item_vectors_
         norms = np.sqrt(np.asarray(profiles.multiply(profiles).sum(axis=1)).ravel())
         inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        profiles = sparse.diags(inverse.astype(np.float32)) @ profiles
-        return (profiles @ self.item_vectors_.T).toarray().astype(np.float32)
+        profiles = sparse.csr_matrix(sparse.diags(inverse.astype(np.float32)) @ profiles)
+        if columns is None:
+            columns, vectors_t = self.dense_columns_, self._dense_vectors_t
+        else:
+            vectors_t = self.item_vectors_[columns].T.tocsr()
+
+        def pair_scores(positions: np.ndarray, items: np.ndarray) -> np.ndarray:
+            return np.asarray(profiles[positions].multiply(self.item_vectors_[items])
+                              .sum(axis=1), dtype=np.float32).ravel()
+
+        return DenseBlock((profiles @ vectors_t).toarray().astype(np.float32), columns,
+                          len(self.item_ids), pair_scores)
+
+    def batch_size(self) -> int:
+        return max(1, CELLS_PER_BATCH // len(self.dense_columns_))
 
     def similar_items(self, product_ids, k: int = 10) -> pd.DataFrame:
-        """Each product's k most similar catalogue products by text, bought or not."""
+        """Each product's k most similar products by text, bought or not, among the catalogue
+        (among the ``MAX_DENSE_ITEMS`` most interacted products of a larger one)."""
         self._check_fitted()
         vectors = self.item_vectors_
-        return similar_items_frame(lambda columns: (vectors @ vectors[columns].T).toarray(),
-                                   self.item_ids, product_ids, k)
+        candidates = vectors[self.dense_columns_]
+        return similar_items_frame(lambda columns: (candidates @ vectors[columns].T).toarray(),
+                                   self.item_ids, product_ids, k, self.dense_columns_)

@@ -35,9 +35,10 @@ class FrequentlyBoughtTogether:
         require_columns(order_lines, ["order_id", "product_id", "is_cancellation"], "order_lines")
         purchases = order_lines.loc[~order_lines["is_cancellation"].astype(bool),
                                     ["order_id", "product_id"]].drop_duplicates()
-        baskets, basket_rows = np.unique(purchases["order_id"].to_numpy(), return_inverse=True)
-        self.item_ids_, item_columns = np.unique(purchases["product_id"].to_numpy(),
-                                                 return_inverse=True)
+        # factorize hashes; np.unique would sort millions of order id strings
+        basket_rows, baskets = pd.factorize(purchases["order_id"])
+        item_columns, item_ids = pd.factorize(purchases["product_id"], sort=True)
+        self.item_ids_ = np.asarray(item_ids, dtype=object)
         in_basket = sparse.csc_matrix(
             (np.ones(len(purchases), dtype=np.float32), (basket_rows, item_columns)),
             shape=(len(baskets), len(self.item_ids_)))

@@ -5,12 +5,14 @@ from scipy import sparse
 from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
 
-from ml.recommenders.base import Recommender
+from ml.recommenders.base import CELLS_PER_BATCH, MAX_DENSE_ITEMS, DenseBlock, Recommender, \
+    ScoreBlock
 from ml.recommenders.interactions import InteractionMatrix
 
 # The fit inverts an items x items matrix: cubic time, items^2 memory (float32: 10,000 items is
 # 0.4 GB). Larger catalogues keep only their most popular items.
-DEFAULT_MAX_ITEMS = 10_000
+DEFAULT_MAX_ITEMS = MAX_DENSE_ITEMS
+SYMMETRISE_BLOCK = 512
 
 
 class EASERecommender(Recommender):
@@ -40,13 +42,17 @@ class EASERecommender(Recommender):
             precision = inverse_of_positive_definite(gram)
         weights = precision / -np.diag(precision)
         weights[np.diag_indices_from(weights)] = 0.0
-        self.weights_ = weights.astype(np.float32)
+        # C order: LAPACK hands back a Fortran-ordered inverse, and scipy's sparse x dense product
+        # would copy a Fortran-ordered matrix on every batch
+        self.weights_ = np.ascontiguousarray(weights, dtype=np.float32)
         self.buyers_ = sparse.csr_matrix(kept)
 
-    def score_rows(self, rows: np.ndarray) -> np.ndarray:
-        scores = np.full((len(rows), self.matrix_.weights.shape[1]), -np.inf, dtype=np.float32)
-        scores[:, self.modelled_items_] = self.buyers_[rows] @ self.weights_
-        return scores
+    def score_block(self, rows: np.ndarray) -> ScoreBlock:
+        return DenseBlock(np.asarray(self.buyers_[rows] @ self.weights_, dtype=np.float32),
+                          self.modelled_items_, self.matrix_.weights.shape[1])
+
+    def batch_size(self) -> int:
+        return max(1, CELLS_PER_BATCH // max(len(self.modelled_items_), 1))
 
 
 def inverse_of_positive_definite(matrix: np.ndarray) -> np.ndarray:
@@ -58,5 +64,12 @@ def inverse_of_positive_definite(matrix: np.ndarray) -> np.ndarray:
     if info != 0:
         raise np.linalg.LinAlgError(
             f"EASE gram matrix is not positive definite (LAPACK info {info}); raise l2.")
-    upper = np.triu(inverse)
-    return upper + np.triu(upper, 1).T
+    # potri fills the upper triangle: mirror it into the lower one in place, a block at a time
+    # (np.triu on the whole matrix took longer than the inversion's last step)
+    size = len(inverse)
+    for start in range(0, size, SYMMETRISE_BLOCK):
+        stop = min(start + SYMMETRISE_BLOCK, size)
+        diagonal = inverse[start:stop, start:stop]
+        inverse[start:stop, start:stop] = np.triu(diagonal) + np.triu(diagonal, 1).T
+        inverse[stop:, start:stop] = inverse[start:stop, stop:].T
+    return inverse

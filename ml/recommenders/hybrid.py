@@ -19,18 +19,28 @@ Two classifiers are trained: one on all candidates, one on new items only, used 
 asks to leave out what the customer already bought. Customers with no history get recent
 popularity. Use :meth:`HybridRecommender.tune` on a validation split, then :meth:`fit` on all data
 (or :func:`fit_hybrid`, which does both from order lines).
+
+Cost: the components are fitted on the full interaction matrix (EASE on its ``MAX_DENSE_ITEMS``
+most popular items). Candidates come from each component's top lists (sparse for buy-again,
+item-kNN and popularity; ALS and content-based search the ``MAX_DENSE_ITEMS`` most interacted
+items, see ml.recommenders.base), and features are computed only for candidate pairs, so scoring
+is linear in customers. The classifiers are trained on the candidates of at most
+``TUNING_CUSTOMERS`` validation customers, a sample drawn with ``random_state``.
 """
 
+import time
 from typing import Self
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
 from ml.evaluation import time_split
 from ml.recommenders.als import ALSRecommender
-from ml.recommenders.base import CELLS_PER_BATCH, Recommender, top_k_frame, top_k_indices
+from ml.recommenders.base import Recommender, ScoreBlock, SparseBlock, empty_top, \
+    sparse_lookup, top_k_csr, within_row_rank
 from ml.recommenders.buy_again import BuyAgainRecommender
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.ease import EASERecommender
@@ -40,6 +50,28 @@ from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.popularity import PopularityRecommender
 
 RANKED_COMPONENTS = ("ease", "als", "item_knn", "content_based", "popularity")
+# The classifiers learn from the candidates of at most this many validation customers (a fixed
+# random sample); Online Retail has fewer, so it is tuned on all of them.
+TUNING_CUSTOMERS = 10_000
+
+
+class MappedBlock(ScoreBlock):
+    """A component's block on its own item space, seen through the hybrid's columns."""
+
+    def __init__(self, block: ScoreBlock, to_component: np.ndarray, n_component_items: int):
+        self.block = block
+        self.to_component = to_component  # hybrid column -> component column
+        self.to_hybrid = np.full(n_component_items, -1, dtype=np.int64)
+        self.to_hybrid[to_component] = np.arange(len(to_component))
+
+    def top(self, depth, exclude=None):
+        positions, columns, scores = self.block.top(depth)
+        columns = self.to_hybrid[columns]
+        keep = columns >= 0
+        return positions[keep], columns[keep], scores[keep]
+
+    def at(self, positions, columns):
+        return self.block.at(positions, self.to_component[columns])
 
 
 class HybridRecommender(Recommender):
@@ -49,12 +81,13 @@ class HybridRecommender(Recommender):
 
     def __init__(self, products: pd.DataFrame | None = None, candidates_per_model: int = 50,
                  max_repeat_candidates: int = 100, negative_share: float = 0.3,
-                 random_state: int = 0):
+                 random_state: int = 0, tuning_customers: int = TUNING_CUSTOMERS):
         self.products = products
         self.candidates_per_model = candidates_per_model
         self.max_repeat_candidates = max_repeat_candidates
         self.negative_share = negative_share
         self.random_state = random_state
+        self.tuning_customers = tuning_customers
 
     def _new_components(self) -> dict[str, Recommender]:
         """Component models with the settings tuned on the Online Retail validation window."""
@@ -72,7 +105,7 @@ class HybridRecommender(Recommender):
     def tune(self, train_interactions: pd.DataFrame, validation_truth: pd.DataFrame) -> Self:
         """Learn the blend: fit the components on ``train_interactions`` and the classifiers on
         whether each candidate was bought in the validation window (``validation_truth``:
-        customer_id, product_id)."""
+        customer_id, product_id), for at most ``tuning_customers`` sampled customers."""
         require_columns(validation_truth, ["customer_id", "product_id"], "validation_truth")
         self._fit_components(train_interactions)
         customers = validation_truth["customer_id"].unique()
@@ -81,10 +114,13 @@ class HybridRecommender(Recommender):
         if len(rows) == 0:
             raise ValueError("validation_truth has no customer present in train_interactions; "
                              "the validation window needs customers who also bought before it.")
-        truth_keys = pd.MultiIndex.from_frame(validation_truth[["customer_id", "product_id"]])
         random = np.random.default_rng(self.random_state)
+        if len(rows) > self.tuning_customers:
+            rows = np.sort(random.choice(rows, self.tuning_customers, replace=False))
+        self.tuned_customers_ = len(rows)
+        truth_keys = pd.MultiIndex.from_frame(validation_truth[["customer_id", "product_id"]])
         self.rankers_ = {}
-        batch_size = max(1, CELLS_PER_BATCH // len(self.item_ids))
+        batch_size = self.batch_size()
         for exclude_seen in (False, True):
             batches = []
             for start in range(0, len(rows), batch_size):
@@ -123,8 +159,17 @@ class HybridRecommender(Recommender):
 
     def _fit_components(self, interactions: pd.DataFrame) -> None:
         require_columns(interactions, INTERACTION_COLUMNS, "interactions")
-        self.components_ = {name: model.fit(interactions)
-                            for name, model in self._new_components().items()}
+        self.components_, self.component_fit_seconds_ = {}, {}
+        shared = None  # the matrix of every component whose items are those interacted with
+        for name, model in self._new_components().items():
+            start = time.perf_counter()
+            if type(model)._item_space is Recommender._item_space:
+                if shared is None:
+                    shared = InteractionMatrix.from_frame(interactions)
+                self.components_[name] = model.fit_matrix(shared)
+            else:
+                self.components_[name] = model.fit(interactions)
+            self.component_fit_seconds_[name] = time.perf_counter() - start
         self.matrix_ = self.components_["buy_again"].matrix_
         self._item_features = item_features(self.matrix_)
         # the content model also knows unbought catalogue items: map its columns onto ours
@@ -132,84 +177,116 @@ class HybridRecommender(Recommender):
             name: None if np.array_equal(model.item_ids, self.item_ids)
             else model.matrix_.columns_of(self.item_ids)
             for name, model in self.components_.items()}
+        content_columns = self._component_columns.get("content_based")
+        # content candidates are searched among its dense items that the hybrid can recommend
+        self._content_candidates = None if content_columns is None else np.intersect1d(
+            self.components_["content_based"].dense_columns_, content_columns)
 
-    def score_rows(self, rows: np.ndarray) -> np.ndarray:
-        return self._final_scores(rows, exclude_seen=False)
+    def batch_size(self) -> int:
+        return min(model.batch_size() for model in self.components_.values())
 
-    def _final_scores(self, rows: np.ndarray, exclude_seen: bool) -> np.ndarray:
-        features, pair_positions, pair_columns = self._candidate_features(rows, exclude_seen)
-        scores = np.full((len(rows), len(self.item_ids)), -np.inf, dtype=np.float32)
-        if len(features):
-            with threadpool_limits(1, "openmp"):
-                probability = self.rankers_[exclude_seen].predict_proba(features)[:, 1]
-            scores[pair_positions, pair_columns] = probability
-        return scores
+    def score_block(self, rows: np.ndarray) -> ScoreBlock:
+        positions, columns, scores = self._scored_candidates(rows, exclude_seen=False)
+        return SparseBlock(sparse.csr_matrix((scores, (positions, columns)),
+                                             shape=(len(rows), len(self.item_ids))))
+
+    def _scored_candidates(self, rows: np.ndarray, exclude_seen: bool
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        features, positions, columns = self._candidate_features(rows, exclude_seen)
+        if not len(features):
+            return empty_top()
+        with threadpool_limits(1, "openmp"):
+            probability = self.rankers_[exclude_seen].predict_proba(features)[:, 1]
+        return positions, columns, probability.astype(np.float32)
+
+    def _top_items(self, rows, k, exclude_seen):
+        positions, columns, scores = self._scored_candidates(rows, exclude_seen)
+        return top_k_csr(sparse.csr_matrix((scores, (positions, columns)),
+                                           shape=(len(rows), len(self.item_ids))), k)
 
     def _recommend_unknown(self, customer_ids: np.ndarray, k: int) -> pd.DataFrame:
-        """Customers with no history get the recent best sellers."""
+        """Customers with no history get the recent best sellers (one list, repeated)."""
         if len(customer_ids) == 0:
             return super()._recommend_unknown(customer_ids, k)
         popularity = self.components_["popularity"]
-        scores = np.tile(popularity.item_scores_, (len(customer_ids), 1))
-        return top_k_frame(scores, customer_ids, self.item_ids, k)
+        best = popularity.order_[:k]
+        return pd.DataFrame({
+            "customer_id": np.repeat(customer_ids, len(best)),
+            "rank": np.tile(np.arange(1, len(best) + 1, dtype=np.int64), len(customer_ids)),
+            "product_id": np.tile(self.item_ids[best], len(customer_ids)),
+            "score": np.tile(popularity.item_scores_[best].astype("float64"), len(customer_ids)),
+        })
 
-    def _component_scores(self, name: str, rows: np.ndarray) -> np.ndarray:
-        scores = self.components_[name].score_rows(rows)
+    def _component_block(self, name: str, rows: np.ndarray) -> ScoreBlock:
+        model = self.components_[name]
         columns = self._component_columns[name]
-        return scores if columns is None else scores[:, columns]
+        if columns is None:
+            return model.score_block(rows)
+        if name == "content_based":
+            block = model.score_block(rows, self._content_candidates)
+        else:
+            block = model.score_block(rows)
+        return MappedBlock(block, columns, len(model.item_ids))
 
     def _candidate_features(self, rows: np.ndarray,
                             exclude_seen: bool) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """Features of every (customer, candidate item) pair of the customers at ``rows``.
 
         Returns the features and, for each pair, the customer's position in ``rows`` and the
-        item's column.
+        item's column (grouped by position, columns ascending).
         """
-        n_items = len(self.item_ids)
-        weights = self.matrix_.weights[rows].toarray()
-        ages = self.matrix_.last_at[rows].toarray() - 1  # days since the customer last bought it
-        seen = weights > 0
-        is_candidate = np.zeros((len(rows), n_items), dtype=bool)
-        columns: dict[str, np.ndarray] = {}
+        n_items = np.int64(len(self.item_ids))
+        weights = self.matrix_.weights[rows]
+        last_at = self.matrix_.last_at[rows]  # days since the customer last bought it, + 1
+        blocks, tops = {}, {}
         for name in RANKED_COMPONENTS:
-            if name not in self.components_:
-                continue
-            scores = self._component_scores(name, rows)
-            ranks = rank_matrix(scores, self.candidates_per_model)
-            is_candidate |= ranks <= self.candidates_per_model
-            best = np.max(np.where(np.isfinite(scores), scores, -np.inf), axis=1, keepdims=True)
-            columns[f"{name}_score"] = np.where(np.isfinite(scores) & (best > 0),
-                                                scores / np.where(best > 0, best, 1), 0)
-            columns[f"{name}_rank"] = ranks
-        repeat_scores = self._component_scores("buy_again", rows)
-        is_candidate |= rank_matrix(repeat_scores, self.max_repeat_candidates) \
-            <= self.max_repeat_candidates
+            if name in self.components_:
+                blocks[name] = self._component_block(name, rows)
+                tops[name] = blocks[name].top(self.candidates_per_model)
+        repeat = self._component_block("buy_again", rows).top(self.max_repeat_candidates)
+        # the union of the top lists, grouped by position, columns ascending (a CSR pattern)
+        union = sparse.csr_matrix(
+            (np.ones(sum(len(top[0]) for top in [*tops.values(), repeat]), dtype=np.float32),
+             (np.concatenate([top[0] for top in [*tops.values(), repeat]]),
+              np.concatenate([top[1] for top in [*tops.values(), repeat]]))),
+            shape=(len(rows), int(n_items)))
+        union.sum_duplicates()
+        positions = np.repeat(np.arange(len(rows), dtype=np.int64), np.diff(union.indptr))
+        pair_columns = union.indices.astype(np.int64)
+        keys = positions * n_items + pair_columns
+        seen = sparse_lookup(weights, positions, pair_columns, 0.0) > 0
         if exclude_seen:
-            is_candidate &= ~seen
-        batch_rows, pair_columns = np.nonzero(is_candidate)
-        features = {name: values[batch_rows, pair_columns] for name, values in columns.items()}
+            positions, pair_columns, keys, seen = (positions[~seen], pair_columns[~seen],
+                                                   keys[~seen], seen[~seen])
+        features: dict[str, np.ndarray] = {}
+        for name, (top_positions, top_columns, top_scores) in tops.items():
+            scores = blocks[name].at(positions, pair_columns)
+            # a customer's best score of the model: the first of their top list
+            best = np.zeros(len(rows), dtype=np.float32)
+            first = within_row_rank(top_positions) == 0
+            best[top_positions[first]] = top_scores[first]
+            pair_best = best[positions]
+            features[f"{name}_score"] = np.where(np.isfinite(scores) & (pair_best > 0),
+                                                 scores / np.where(pair_best > 0, pair_best, 1), 0)
+            ranks = pd.Series(within_row_rank(top_positions) + 1.0,
+                              index=top_positions.astype(np.int64) * n_items + top_columns)
+            features[f"{name}_rank"] = ranks.reindex(keys).fillna(
+                self.candidates_per_model + 1).to_numpy(dtype=np.float32)
         if not exclude_seen:  # new items have no history with the customer to describe
-            features["times_bought"] = weights[batch_rows, pair_columns]
-            features["days_since_bought"] = np.where(seen[batch_rows, pair_columns],
-                                                     ages[batch_rows, pair_columns], np.nan)
-        features["customer_items"] = seen.sum(axis=1)[batch_rows]
-        features["customer_purchases"] = weights.sum(axis=1)[batch_rows]
-        features["customer_days_since_last"] = np.where(seen, ages, np.inf).min(axis=1)[batch_rows]
+            features["times_bought"] = sparse_lookup(weights, positions, pair_columns, 0.0)
+            ages = sparse_lookup(last_at, positions, pair_columns, 0.0) - 1
+            features["days_since_bought"] = np.where(seen, ages, np.nan)
+        history = np.diff(weights.indptr)
+        features["customer_items"] = history[positions]
+        features["customer_purchases"] = np.asarray(weights.sum(axis=1)).ravel()[positions]
+        days_since_last = np.full(len(rows), np.inf, dtype=np.float32)
+        has_history = history > 0
+        days_since_last[has_history] = np.minimum.reduceat(
+            last_at.data - 1, last_at.indptr[:-1][has_history])
+        features["customer_days_since_last"] = days_since_last[positions]
         for name, values in self._item_features.items():
             features[name] = values[pair_columns]
-        return pd.DataFrame(features), batch_rows, pair_columns
-
-
-def rank_matrix(scores: np.ndarray, depth: int) -> np.ndarray:
-    """Rank (1 = best) of each item per row among the top ``depth``, ``depth + 1`` beyond them;
-    items scored -inf are never ranked."""
-    ranks = np.full(scores.shape, depth + 1, dtype=np.float32)
-    best = top_k_indices(scores, depth)
-    positions = np.broadcast_to(np.arange(1, best.shape[1] + 1, dtype=np.float32), best.shape)
-    finite = np.isfinite(np.take_along_axis(scores, best, axis=1))
-    batch = np.broadcast_to(np.arange(len(scores))[:, None], best.shape)
-    ranks[batch[finite], best[finite]] = positions[finite]
-    return ranks
+        return pd.DataFrame(features), positions, pair_columns
 
 
 def item_features(matrix: InteractionMatrix) -> dict[str, np.ndarray]:

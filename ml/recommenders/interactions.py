@@ -114,7 +114,8 @@ class InteractionMatrix:
         customer_ids = np.sort(interactions["customer_id"].unique())
         if item_ids is None:
             item_ids = np.sort(interactions["product_id"].unique())
-        rows = np.searchsorted(customer_ids, interactions["customer_id"].to_numpy())
+        # hash lookups: np.searchsorted compares millions of id strings one by one
+        rows = pd.Index(customer_ids).get_indexer(interactions["customer_id"])
         item_index = pd.Index(item_ids)
         columns = item_index.get_indexer(interactions["product_id"])
         if (columns < 0).any():

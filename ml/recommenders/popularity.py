@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ml.recommenders.base import Recommender
+from ml.recommenders.base import RankedBlock, Recommender, ScoreBlock
 from ml.recommenders.interactions import InteractionMatrix
 
 
@@ -29,6 +29,8 @@ class PopularityRecommender(Recommender):
         # all-time buyers break ties among equally recent items, at a weight too small to reorder
         self.item_scores_ = (recent_buyers + all_time_buyers / (all_time_buyers.max() + 1)
                              ).astype(np.float32)
+        # best first, ties to the lower column
+        self.order_ = np.argsort(-self.item_scores_, kind="stable")
 
-    def score_rows(self, rows: np.ndarray) -> np.ndarray:
-        return np.tile(self.item_scores_, (len(rows), 1))
+    def score_block(self, rows: np.ndarray) -> ScoreBlock:
+        return RankedBlock(self.item_scores_, self.order_, len(rows))

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ml.recommenders.base import top_k_csr, within_row_rank
+
 SIMILAR_ITEM_COLUMNS = ["product_id", "rank", "similar_product_id", "score"]
 ITEM_CHUNK_SIZE = 1_000
 
@@ -20,37 +22,72 @@ def top_k_per_column(similarity: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
 def pruned_cosine(vectors: sparse.csr_matrix, neighbours: int) -> sparse.csc_matrix:
     """Cosine similarity between the columns of ``vectors``, keeping each column's top neighbours.
 
-    Computed a chunk of columns at a time so memory stays at items x chunk, not items x items.
-    The diagonal (an item with itself) is left out.
+    Computed a chunk of columns at a time, and kept sparse: the cost follows the co-occurrences
+    (items sharing a customer), not items x items. The diagonal (an item with itself) is left out.
+    Ties go to the lower item index.
     """
     vectors = sparse.csc_matrix(vectors, dtype=np.float32)
     norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=0)).ravel())
     inverse_norms = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    normalised = vectors @ sparse.diags(inverse_norms.astype(np.float32))
-    transposed = normalised.T.tocsr()
+    normalised = sparse.csc_matrix(vectors @ sparse.diags(inverse_norms.astype(np.float32)))
+    by_row = normalised.tocsr()
     n_items = vectors.shape[1]
+    # a block holds at most chunk x items similarities (4M: 16 MB of float32)
+    chunk_size = max(1, min(ITEM_CHUNK_SIZE, 4_000_000 // max(n_items, 1)))
     rows, cols, values = [], [], []
-    for start in range(0, n_items, ITEM_CHUNK_SIZE):
-        stop = min(start + ITEM_CHUNK_SIZE, n_items)
-        block = (transposed @ normalised[:, start:stop]).toarray()
-        block[np.arange(start, stop), np.arange(stop - start)] = 0.0
-        top_rows, top_values = top_k_per_column(block, neighbours)
-        keep = top_values > 0
-        rows.append(top_rows[keep])
-        cols.append(np.broadcast_to(np.arange(start, stop), top_rows.shape)[keep])
-        values.append(top_values[keep])
+    for start in range(0, n_items, chunk_size):
+        stop = min(start + chunk_size, n_items)
+        # row j of block: similarities of item start + j to every item
+        block = (normalised[:, start:stop].T.tocsr() @ by_row).tocoo()
+        off_diagonal = (block.row + start != block.col) & (block.data > 0)
+        block = sparse.csr_matrix((block.data[off_diagonal],
+                                   (block.row[off_diagonal], block.col[off_diagonal])),
+                                  shape=(stop - start, n_items))
+        positions, neighbour, similarity = top_k_csr(block, neighbours)
+        rows.append(neighbour)
+        cols.append(positions + start)
+        values.append(similarity)
     return sparse.csc_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
                              shape=(n_items, n_items), dtype=np.float32)
 
 
+def similar_items_from_sparse(similarity: sparse.spmatrix, item_ids: np.ndarray, product_ids,
+                              k: int) -> pd.DataFrame:
+    """The k most similar items of each product from a sparse item x item similarity (column j:
+    the similarities of every item to item j). Products outside ``item_ids`` get no rows."""
+    product_ids = np.asarray(pd.unique(pd.Series(product_ids, dtype=object)), dtype=object)
+    columns = pd.Index(item_ids).get_indexer(product_ids)
+    known = columns >= 0
+    by_product = sparse.csr_matrix(sparse.csc_matrix(similarity)[:, columns[known]].T)
+    coo = by_product.tocoo()
+    keep = (coo.col != columns[known][coo.row]) & (coo.data > 0)
+    by_product = sparse.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])),
+                                   shape=by_product.shape)
+    positions, neighbour, score = top_k_csr(by_product, k)
+    if len(positions) == 0:
+        return pd.DataFrame({column: pd.Series(dtype=object) for column in SIMILAR_ITEM_COLUMNS})
+    frame = pd.DataFrame({
+        "product_id": product_ids[known][positions],
+        "rank": (within_row_rank(positions) + 1).astype("int64"),
+        "similar_product_id": item_ids[neighbour],
+        "score": score.astype("float64"),
+    })
+    return frame.sort_values(["product_id", "rank"], kind="stable").reset_index(drop=True)
+
+
 def similar_items_frame(similarity_columns: Callable[[np.ndarray], np.ndarray],
-                        item_ids: np.ndarray, product_ids, k: int) -> pd.DataFrame:
+                        item_ids: np.ndarray, product_ids, k: int,
+                        candidates: np.ndarray | None = None) -> pd.DataFrame:
     """The k most similar items of each product.
 
-    ``similarity_columns(columns)`` returns the dense items x len(columns) block of similarities
-    of those items to every item; it is called a chunk of products at a time. Products outside
+    ``similarity_columns(columns)`` returns the dense block of similarities of the candidate items
+    (``candidates``, sorted item indices; None = every item) to the items at ``columns``,
+    candidates x len(columns); it is called a chunk of products at a time. Products outside
     ``item_ids`` get no rows.
     """
+    candidates = np.arange(len(item_ids)) if candidates is None else np.asarray(candidates)
+    candidate_of = np.full(len(item_ids), -1, dtype=np.int64)
+    candidate_of[candidates] = np.arange(len(candidates))
     product_ids = np.asarray(pd.unique(pd.Series(product_ids, dtype=object)), dtype=object)
     columns = pd.Index(item_ids).get_indexer(product_ids)
     known = columns >= 0
@@ -58,8 +95,10 @@ def similar_items_frame(similarity_columns: Callable[[np.ndarray], np.ndarray],
     for start in range(0, int(known.sum()), ITEM_CHUNK_SIZE):
         chunk = columns[known][start:start + ITEM_CHUNK_SIZE]
         block = np.array(similarity_columns(chunk), dtype=np.float32)
-        block[chunk, np.arange(len(chunk))] = 0.0
+        itself = candidate_of[chunk]
+        block[itself[itself >= 0], np.arange(len(chunk))[itself >= 0]] = 0.0
         top_rows, top_values = top_k_per_column(block, k)
+        top_rows = candidates[top_rows]
         order = np.argsort(-top_values, axis=0, kind="stable")
         top_rows = np.take_along_axis(top_rows, order, axis=0)
         top_values = np.take_along_axis(top_values, order, axis=0)
