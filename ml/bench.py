@@ -150,7 +150,11 @@ def floor_seconds(raw_dir: Path) -> float:
 
 
 def count_rows(raw_dir: Path, folder: str) -> int:
-    files = str(raw_dir / folder / "*.parquet")
+    return parquet_rows(raw_dir / folder / "*.parquet")
+
+
+def parquet_rows(files: Path) -> int:
+    """Rows in a Parquet file, or in the files a glob names."""
     with duckdb.connect() as connection:
         return connection.sql(f"select count(*) from read_parquet('{files}')").fetchall()[0][0]
 
@@ -175,7 +179,7 @@ def bench_size(events_millions: float, repeats: int, root: Path) -> SizeResult:
         increment = split_last_day(raw_dir)
         result.raw_events = count_rows(raw_dir, "events")
         result.raw_order_lines = count_rows(raw_dir, "online_retail_ii")
-        result.increment_events = _parquet_rows(increment)
+        result.increment_events = parquet_rows(increment)
         result.add("floor query", floor_seconds(raw_dir))
 
         run = run_stage(["build", "--full-refresh"], home, logs / "build.log")
@@ -192,11 +196,6 @@ def bench_size(events_millions: float, repeats: int, root: Path) -> SizeResult:
         print(f"  {events_millions:g}M events, run {repeat + 1}/{repeats}: whole build "
               f"{result.stages['dbt build (whole)'][-1]:.0f} s", flush=True)
     return result
-
-
-def _parquet_rows(path: Path) -> int:
-    with duckdb.connect() as connection:
-        return connection.sql(f"select count(*) from read_parquet('{path}')").fetchall()[0][0]
 
 
 def machine() -> str:

@@ -60,32 +60,48 @@ def as_of_dates(customer_rfm: pd.DataFrame) -> dict[str, pd.Timestamp]:
     return {source: pd.Timestamp(date) for source, date in dates.items()}
 
 
+def _score_each(sources, history_days: int, purpose: str
+                ) -> tuple[list[pd.DataFrame], dict[str, str]]:
+    """Score each of ``sources`` (source, days of history, customers, scorer) that has enough
+    history, collecting the frames and, per source left out, the reason (logged)."""
+    frames, skipped = [], {}
+    with threadpool_limits(MODEL_THREADS):
+        for source, days, customers, score in sources:
+            if days < history_days or customers < MIN_CUSTOMERS:
+                skipped[source] = (f"{days} days of history and {customers} customers; "
+                                   f"{purpose} needs {history_days} days and {MIN_CUSTOMERS}")
+                continue
+            try:
+                frames.append(score())
+            except ValueError as error:
+                skipped[source] = f"{purpose} failed: {error}"
+    for source, reason in skipped.items():
+        log.warning("%s: skipped for %s (%s)", source, purpose, reason)
+    return frames, skipped
+
+
+def _source_events(events: pd.DataFrame | None, source: str,
+                   columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
+    if events is None or not len(events):
+        return None
+    kept = list(events.columns) if columns is None else [c for c in events.columns if c in columns]
+    return events.loc[events["source_system"] == source, kept]
+
+
 def _score_sources(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame,
                    events: pd.DataFrame | None, history_days: int, purpose: str,
                    score: SourceScorer) -> tuple[list[pd.DataFrame], dict[str, str]]:
     """`score(source, as_of, lines, events)` for each source with enough history.
 
     Returns the frames scored and, per source left out, the reason."""
-    frames, skipped = [], {}
-    with threadpool_limits(MODEL_THREADS):
+    def sources():
         for source, as_of in as_of_dates(customer_rfm).items():
             lines = order_lines[order_lines["source_system"] == source]
-            source_events = None
-            if events is not None and len(events):
-                source_events = events[events["source_system"] == source]
-            history = (as_of - pd.Timestamp(lines["ordered_at"].min())).days
-            customers = lines["customer_id"].nunique()
-            if history < history_days or customers < MIN_CUSTOMERS:
-                skipped[source] = (f"{history} days of history and {customers} customers; "
-                                   f"{purpose} needs {history_days} days and {MIN_CUSTOMERS}")
-            else:
-                try:
-                    frames.append(score(source, as_of, lines, source_events))
-                except ValueError as error:
-                    skipped[source] = f"{purpose} failed: {error}"
-    for source, reason in skipped.items():
-        log.warning("%s: skipped for %s (%s)", source, purpose, reason)
-    return frames, skipped
+            yield (source, (as_of - pd.Timestamp(lines["ordered_at"].min())).days,
+                   lines["customer_id"].nunique(),
+                   lambda: score(source, as_of, lines, _source_events(events, source)))
+
+    return _score_each(sources(), history_days, purpose)
 
 
 CustomerScorer = Callable[[str, pd.Timestamp, OrderHistory, pd.DataFrame | None], pd.DataFrame]
@@ -96,35 +112,22 @@ def _score_customer_sources(order_lines: pd.DataFrame, customer_rfm: pd.DataFram
                             score: CustomerScorer) -> tuple[list[pd.DataFrame], dict[str, str]]:
     """`_score_sources` for the customer models: `score(source, as_of, history, events)` gets
     the source's lines as an OrderHistory (integer-coded arrays built in one pass over all
-    sources, so no per-source copy of the lines' string columns is made)."""
-    frames, skipped = [], {}
+    sources, so no per-source copy of the lines' string columns is made) and only the event
+    columns the features read (every column copied is memory)."""
     histories = order_histories(order_lines) if len(order_lines) else {}
-    with threadpool_limits(MODEL_THREADS):
+
+    def sources():
         for source, as_of in as_of_dates(customer_rfm).items():
-            history = histories.get(source)
-            if history is None:
-                skipped[source] = (f"no order lines; {purpose} needs {history_days} days and "
-                                   f"{MIN_CUSTOMERS} customers")
+            # popped: a source's arrays are freed once it is scored
+            history = histories.pop(source, None)
+            if history is None:  # no order lines: left out with 0 days and 0 customers
+                yield source, 0, 0, None
                 continue
-            days = (as_of - history.first_ordered_at).days
-            customers = history.customer_count
-            if days < history_days or customers < MIN_CUSTOMERS:
-                skipped[source] = (f"{days} days of history and {customers} customers; "
-                                   f"{purpose} needs {history_days} days and {MIN_CUSTOMERS}")
-            else:
-                source_events = None
-                if events is not None and len(events):
-                    # only the columns the features read: every column copied is memory
-                    columns = [c for c in events.columns if c in EVENT_COLUMNS]
-                    source_events = events.loc[events["source_system"] == source, columns]
-                try:
-                    frames.append(score(source, as_of, history, source_events))
-                except ValueError as error:
-                    skipped[source] = f"{purpose} failed: {error}"
-            del histories[source]  # its arrays are freed once the source is scored
-    for source, reason in skipped.items():
-        log.warning("%s: skipped for %s (%s)", source, purpose, reason)
-    return frames, skipped
+            yield (source, (as_of - history.first_ordered_at).days, history.customer_count,
+                   lambda: score(source, as_of, history,
+                                 _source_events(events, source, EVENT_COLUMNS)))
+
+    return _score_each(sources(), history_days, purpose)
 
 
 def _scored_at(scored_at: pd.Timestamp | None, as_of: pd.Timestamp) -> pd.Timestamp:
