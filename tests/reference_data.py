@@ -3,7 +3,8 @@
 It is the reference the warehouse's `fct_order_lines` is cross-checked against, and lets model
 tests run on real data without building the warehouse first. Cleaning follows the documented
 rules: known customers only, exact duplicates removed, non-product codes and non-positive prices
-left out; cancellations stay, flagged, with negative quantities.
+left out; cancellations stay, flagged, with negative quantities. ``country`` is the raw
+Country, trimmed (null when empty), as the warehouse's ``fct_order_lines`` carries it.
 """
 
 from pathlib import Path
@@ -29,6 +30,8 @@ def uci_order_lines(path: Path) -> pd.DataFrame:
         "unit_price": raw["UnitPrice"].astype("float64"),
         "line_amount": (raw["Quantity"] * raw["UnitPrice"]).astype("float64"),
         "is_cancellation": is_cancellation[raw.index],
+        # as the warehouse's stage_invoice_lines: trimmed, empty text is no country
+        "country": raw["Country"].astype("string").str.strip().replace("", pd.NA),
     }).reset_index(drop=True)
 
 

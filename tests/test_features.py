@@ -119,6 +119,10 @@ def test_uci_reference_population(online_retail_file):
     from reference_data import uci_order_lines
 
     lines = uci_order_lines(online_retail_file)
+    # country as fct_order_lines carries it: trimmed, every UCI line names one
+    assert lines["country"].notna().all()
+    assert (lines["country"] == lines["country"].str.strip()).all()
+    assert lines.drop_duplicates("customer_id")["country"].mode()[0] == "United Kingdom"
     cutoff = F.default_cutoff(lines, 90)
     features = F.customer_features(lines, cutoff)
     churned = F.churn_labels(lines, features.index, cutoff, 90)
