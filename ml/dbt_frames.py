@@ -34,9 +34,11 @@ def to_pandas(relation, table: str) -> pd.DataFrame:
         ordered = relation.order(", ".join(key))
         if columns:
             ordered = ordered.select(*columns)
-        # through Arrow: half the peak memory of .df() and twice as fast on wide string columns
+        # through Arrow: half the peak memory of .df() and twice as fast on wide string columns;
+        # dates as datetime64, not one Python object per cell
         arrow = ordered.arrow()
         # DuckDB 2 returns a record batch reader; earlier versions a table
-        return (arrow.read_all() if hasattr(arrow, "read_all") else arrow).to_pandas()
+        table = arrow.read_all() if hasattr(arrow, "read_all") else arrow
+        return table.to_pandas(date_as_object=False)
     ordered = relation.orderBy(*key)
     return (ordered.select(*columns) if columns else ordered).toPandas()

@@ -30,8 +30,8 @@ order_summary as (
         max(country) as country,
         min(case when not is_cancellation then ordered_at end) as first_order_at,
         max(case when not is_cancellation then ordered_at end) as last_order_at,
-        sum(case when not is_cancellation then 1 else 0 end) as order_count,
-        sum(case when is_cancellation then 1 else 0 end) as cancellation_count,
+        {{ count_where("not is_cancellation") }} as order_count,
+        {{ count_where("is_cancellation") }} as cancellation_count,
         -- exact decimal sums, so two builds give the same digits (see fct_orders)
         cast(sum(cast(gross_amount as decimal(38, 6))) as double) as gross_revenue,
         cast(sum(cast(net_amount as decimal(38, 6))) as double) as net_revenue
@@ -49,7 +49,7 @@ session_summary as (
         min(started_at) as first_seen_at,
         max(ended_at) as last_seen_at,
         count(*) as session_count,
-        sum(event_count) as event_count
+        {{ sum_integers('event_count') }} as event_count
 
     from sessions
     group by customer_id

@@ -67,10 +67,10 @@ activity_days as (
         customer_id,
         activity_date,
         min(source_system) as source_system,
-        sum(views) as views,
-        sum(carts) as carts,
-        sum(removes_from_cart) as removes_from_cart,
-        sum(purchases) as purchases,
+        {{ sum_integers('views') }} as views,
+        {{ sum_integers('carts') }} as carts,
+        {{ sum_integers('removes_from_cart') }} as removes_from_cart,
+        {{ sum_integers('purchases') }} as purchases,
         count(*) as products_touched,
         max(last_event_at) as last_event_at
 

@@ -50,10 +50,10 @@ select
     product_id,
     {{ dbt.cast('event_at', 'date') }} as activity_date,
     min(source_system) as source_system,
-    sum(case when event_type = 'view' then 1 else 0 end) as views,
-    sum(case when event_type = 'cart' then 1 else 0 end) as carts,
-    sum(case when event_type = 'remove_from_cart' then 1 else 0 end) as removes_from_cart,
-    sum(case when event_type = 'purchase' then 1 else 0 end) as purchases,
+    {{ count_where("event_type = 'view'") }} as views,
+    {{ count_where("event_type = 'cart'") }} as carts,
+    {{ count_where("event_type = 'remove_from_cart'") }} as removes_from_cart,
+    {{ count_where("event_type = 'purchase'") }} as purchases,
     max(event_at) as last_event_at
 
 from events

@@ -19,7 +19,7 @@ select
     min(ordered_on) as ordered_on,
     count(*) as line_count,
     count(distinct product_id) as distinct_product_count,
-    sum(quantity) as item_quantity,
+    {{ sum_integers('quantity') }} as item_quantity,
     -- amounts are summed as exact decimals: a sum of doubles depends on the order the rows
     -- arrive in, which changes from run to run, so two builds would differ in the last digits
     cast(sum(cast(case when line_amount > 0 then line_amount else 0 end as decimal(38, 6))) as double) as gross_amount,

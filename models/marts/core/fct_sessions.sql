@@ -71,10 +71,10 @@ sessions as (
         max(event_at) as ended_at,
         count(*) as event_count,
         count(distinct product_id) as distinct_product_count,
-        sum(case when event_type = 'view' then 1 else 0 end) as view_count,
-        sum(case when event_type = 'cart' then 1 else 0 end) as cart_count,
-        sum(case when event_type = 'remove_from_cart' then 1 else 0 end) as remove_from_cart_count,
-        sum(case when event_type = 'purchase' then 1 else 0 end) as purchase_count,
+        {{ count_where("event_type = 'view'") }} as view_count,
+        {{ count_where("event_type = 'cart'") }} as cart_count,
+        {{ count_where("event_type = 'remove_from_cart'") }} as remove_from_cart_count,
+        {{ count_where("event_type = 'purchase'") }} as purchase_count,
         -- an exact decimal sum, so two builds give the same digits (see fct_orders)
         cast(sum(cast(case when event_type = 'purchase' then price else 0 end as decimal(38, 6))) as double) as purchase_amount
 
