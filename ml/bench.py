@@ -12,10 +12,12 @@ increment, and prints and records:
   run in this process on the same files, and the SQL layer's time as a multiple of it.
 
 Every figure is the median of ``repeats`` runs. Each stage runs in a process of its own (the CLI a
-user would run), so its peak memory is that process tree's. Stage times inside `dbt build` come
-from dbt's run_results.json: the SQL layer is the time from the build's start until its last
-SQL model or test that does not depend on a Python model finished; an ML job's time is its node's
-execution time (jobs run two at a time, as dbt's default threads say).
+user would run), so its peak memory is that process tree's. The SQL layer is timed alone, as
+`globalshop build --selector sql_layer --full-refresh` (every model and test but the Python
+models and what reads them), just before the whole build: inside one `dbt build` its last tests
+can wait behind the Python models for dbt's two threads, so no span of that build is its time.
+An ML job's time is its node's execution time in the whole build's run_results.json (jobs run
+two at a time, as dbt's default threads say).
 
 Results go to ``<home>/bench-results.json`` and, as a table, into BENCHMARKS.md between the
 ``bench`` markers.
@@ -100,40 +102,12 @@ def run_stage(arguments: list[str], home: Path, log: Path) -> Run:
     return Run(seconds, usage.ru_maxrss / 1024)
 
 
-def dbt_stage_times(run_results: Path, python_models: set[str]) -> dict[str, float]:
-    """The SQL layer's and each Python model's seconds in one `dbt build` (see module doc)."""
+def ml_job_times(run_results: Path, python_models: set[str]) -> dict[str, float]:
+    """Each Python model's execution seconds in one `dbt build`, as ``ML: <name>``."""
     results = json.loads(run_results.read_text())["results"]
-    manifest = json.loads((run_results.parent / "manifest.json").read_text())
-    downstream_of_python = _downstream(manifest, {f"model.globalshop.{name}"
-                                                  for name in python_models})
-
-    def span(result):
-        times = [(datetime.fromisoformat(t["started_at"].replace("Z", "+00:00")),
-                  datetime.fromisoformat(t["completed_at"].replace("Z", "+00:00")))
-                 for t in result["timing"] if t.get("started_at")]
-        return min(s for s, _ in times), max(e for _, e in times)
-
-    spans = {result["unique_id"]: span(result) for result in results if result["timing"]}
-    start = min(s for s, _ in spans.values())
-    sql_done = max(end for node, (_, end) in spans.items() if node not in downstream_of_python)
-    stages = {"SQL layer": (sql_done - start).total_seconds()}
-    for result in results:
-        name = result["unique_id"].split(".")[-1]
-        if result["unique_id"].startswith("model.") and name in python_models:
-            stages[f"ML: {name}"] = result["execution_time"]
-    return stages
-
-
-def _downstream(manifest: dict, roots: set[str]) -> set[str]:
-    """Nodes that depend (directly or not) on any of ``roots``, the roots included."""
-    children = manifest["child_map"]
-    seen, frontier = set(roots), list(roots)
-    while frontier:
-        for child in children.get(frontier.pop(), []):
-            if child not in seen:
-                seen.add(child)
-                frontier.append(child)
-    return seen
+    return {f"ML: {name}": result["execution_time"] for result in results
+            if result["unique_id"].startswith("model.")
+            and (name := result["unique_id"].split(".")[-1]) in python_models}
 
 
 def python_model_names() -> set[str]:
@@ -182,10 +156,13 @@ def bench_size(events_millions: float, repeats: int, root: Path) -> SizeResult:
         result.increment_events = parquet_rows(increment)
         result.add("floor query", floor_seconds(raw_dir))
 
+        run = run_stage(["build", "--selector", "sql_layer", "--full-refresh"], home,
+                        logs / "sql-layer.log")
+        result.add("SQL layer", run.seconds, run.peak_mb)
         run = run_stage(["build", "--full-refresh"], home, logs / "build.log")
         result.add("dbt build (whole)", run.seconds, run.peak_mb)
-        for stage, seconds in dbt_stage_times(home / "target" / "run_results.json",
-                                              python_model_names()).items():
+        for stage, seconds in ml_job_times(home / "target" / "run_results.json",
+                                           python_model_names()).items():
             result.add(stage, seconds)
         run = run_stage(["report"], home, logs / "report.log")
         result.add("report", run.seconds, run.peak_mb)

@@ -1,31 +1,18 @@
-"""The benchmark's bookkeeping: stage times from dbt's run results, the table, its recording."""
+"""The benchmark's bookkeeping: ML job times from dbt's run results, the table, its recording."""
 
 import json
 
 from ml import bench
 
 
-def node(unique_id, start, end, execution_time=None):
-    return {"unique_id": unique_id, "execution_time": execution_time or end - start,
-            "timing": [{"name": "compile", "started_at": f"2026-01-01T00:00:{start:02d}Z",
-                        "completed_at": f"2026-01-01T00:00:{start:02d}Z"},
-                       {"name": "execute", "started_at": f"2026-01-01T00:00:{start:02d}Z",
-                        "completed_at": f"2026-01-01T00:00:{end:02d}Z"}]}
-
-
-def test_the_sql_layer_ends_with_its_last_node_that_no_python_model_feeds(tmp_path):
-    results = [node("model.globalshop.stg_a", 0, 4), node("model.globalshop.fct_a", 4, 10),
-               node("test.globalshop.not_null_fct_a", 10, 12),
-               node("model.globalshop.churn", 10, 30),
-               node("model.globalshop.model_metrics", 30, 31),
-               node("test.globalshop.not_null_churn", 31, 32)]
-    manifest = {"child_map": {"model.globalshop.churn": ["model.globalshop.model_metrics",
-                                                         "test.globalshop.not_null_churn"],
-                              "model.globalshop.model_metrics": []}}
+def test_ml_job_times_are_the_python_models_execution_times(tmp_path):
+    results = [{"unique_id": "model.globalshop.fct_a", "execution_time": 6.0},
+               {"unique_id": "test.globalshop.not_null_churn", "execution_time": 1.0},
+               {"unique_id": "model.globalshop.churn", "execution_time": 20.0},
+               {"unique_id": "model.globalshop.model_metrics", "execution_time": 1.0}]
     (tmp_path / "run_results.json").write_text(json.dumps({"results": results}))
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    stages = bench.dbt_stage_times(tmp_path / "run_results.json", {"churn"})
-    assert stages == {"SQL layer": 12.0, "ML: churn": 20.0}
+    assert bench.ml_job_times(tmp_path / "run_results.json", {"churn", "clv"}) == {
+        "ML: churn": 20.0}
 
 
 def test_the_table_reports_medians_and_ratios_and_is_recorded_between_markers(tmp_path):
