@@ -19,8 +19,12 @@ can wait behind the Python models for dbt's two threads, so no span of that buil
 An ML job's time is its node's execution time in the whole build's run_results.json (jobs run
 two at a time, as dbt's default threads say).
 
+With ``--sql-only`` the whole build and the report are left out: generate, floor, SQL layer and
+increment only, for a size whose whole build this machine cannot hold (the 42M shop's Python
+models would need more memory than a 24 GB machine has).
+
 Results go to ``<home>/bench-results.json`` and, as a table, into BENCHMARKS.md between the
-``bench`` markers.
+``bench`` markers (``bench-sql`` markers for a ``--sql-only`` run).
 """
 
 import argparse
@@ -45,6 +49,7 @@ EVENTS_AT_SCALE_ONE = 1_000_000  # the generator's scale 1 writes about a millio
 DEFAULT_SIZES = (1, 10, 42)  # millions of events
 MARKER_START = "<!-- bench:start -->"
 MARKER_END = "<!-- bench:end -->"
+SQL_ONLY_MARKERS = ("<!-- bench-sql:start -->", "<!-- bench-sql:end -->")
 FLOOR_QUERY = """
     select user_id, count(*) as events, count(distinct product_id) as products,
            min(event_time) as first_event, max(event_time) as last_event,
@@ -133,8 +138,10 @@ def parquet_rows(files: Path) -> int:
         return connection.sql(f"select count(*) from read_parquet('{files}')").fetchall()[0][0]
 
 
-def bench_size(events_millions: float, repeats: int, root: Path) -> SizeResult:
-    """Every stage at one size, ``repeats`` times.
+def bench_size(events_millions: float, repeats: int, root: Path,
+               sql_only: bool = False) -> SizeResult:
+    """Every stage at one size, ``repeats`` times (``sql_only``: all but the whole build and the
+    report).
 
     The shop is built without its last day, then that day arrives as an increment through the SQL
     layer (the daily load). The models are refitted in full on every build, so a whole
@@ -159,19 +166,21 @@ def bench_size(events_millions: float, repeats: int, root: Path) -> SizeResult:
         run = run_stage(["build", "--selector", "sql_layer", "--full-refresh"], home,
                         logs / "sql-layer.log")
         result.add("SQL layer", run.seconds, run.peak_mb)
-        run = run_stage(["build", "--full-refresh"], home, logs / "build.log")
-        result.add("dbt build (whole)", run.seconds, run.peak_mb)
-        for stage, seconds in ml_job_times(home / "target" / "run_results.json",
-                                           python_model_names()).items():
-            result.add(stage, seconds)
-        run = run_stage(["report"], home, logs / "report.log")
-        result.add("report", run.seconds, run.peak_mb)
+        if not sql_only:
+            run = run_stage(["build", "--full-refresh"], home, logs / "build.log")
+            result.add("dbt build (whole)", run.seconds, run.peak_mb)
+            for stage, seconds in ml_job_times(home / "target" / "run_results.json",
+                                               python_model_names()).items():
+                result.add(stage, seconds)
+            run = run_stage(["report"], home, logs / "report.log")
+            result.add("report", run.seconds, run.peak_mb)
 
         add_increment(raw_dir, increment)
         run = run_stage(["build", "--selector", "sql_layer"], home, logs / "increment-sql.log")
         result.add("increment: SQL layer (1 day)", run.seconds, run.peak_mb)
-        print(f"  {events_millions:g}M events, run {repeat + 1}/{repeats}: whole build "
-              f"{result.stages['dbt build (whole)'][-1]:.0f} s", flush=True)
+        last = "SQL layer" if sql_only else "dbt build (whole)"
+        print(f"  {events_millions:g}M events, run {repeat + 1}/{repeats}: {last} "
+              f"{result.stages[last][-1]:.0f} s", flush=True)
     return result
 
 
@@ -214,17 +223,25 @@ def markdown(results: list[SizeResult], repeats: int, command: str) -> str:
         "increment (SQL layer) / whole build": lambda r: f"{r.median('increment: SQL layer (1 day)') / r.median('dbt build (whole)'):.1%}",
     }
     for label, value in derived.items():
-        lines.append(f"| {label} | " + " | ".join(value(r) for r in results) + " |")
+        cells = []
+        for result in results:
+            try:
+                cells.append(value(result))
+            except KeyError:  # a stage it divides by was not run (--sql-only)
+                cells.append("-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def record(table: str, benchmarks: Path) -> None:
-    """Put ``table`` between the bench markers of BENCHMARKS.md (appending them if absent)."""
+def record(table: str, benchmarks: Path,
+           markers: tuple[str, str] = (MARKER_START, MARKER_END)) -> None:
+    """Put ``table`` between ``markers`` in BENCHMARKS.md (appending them if absent)."""
+    start, end = markers
     text = benchmarks.read_text() if benchmarks.exists() else "# Benchmarks\n"
-    block = f"{MARKER_START}\n{table}\n{MARKER_END}"
-    if MARKER_START in text and MARKER_END in text:
-        text = re.sub(re.escape(MARKER_START) + ".*?" + re.escape(MARKER_END),
-                      lambda _: block, text, flags=re.S)
+    block = f"{start}\n{table}\n{end}"
+    if start in text and end in text:
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text,
+                      flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n## Scale (`globalshop bench`)\n\n" + block + "\n"
     benchmarks.write_text(text)
@@ -237,13 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for size in arguments.events:
         print(f"Benchmarking {size:g}M events ({arguments.repeats} runs) under {root}", flush=True)
-        results.append(bench_size(size, arguments.repeats, root))
+        results.append(bench_size(size, arguments.repeats, root, arguments.sql_only))
         (root / "bench-results.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
     command = "globalshop bench " + " ".join(argv if argv is not None else sys.argv[1:])
     table = markdown(results, arguments.repeats, command.strip())
     print(table)
     if arguments.record:
-        record(table, paths.PROJECT_DIR / "BENCHMARKS.md")
+        record(table, paths.PROJECT_DIR / "BENCHMARKS.md",
+               SQL_ONLY_MARKERS if arguments.sql_only else (MARKER_START, MARKER_END))
     return 0
 
 
@@ -259,6 +277,9 @@ def add_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--repeats", type=int, default=3, help="runs per size (default 3)")
     bench.add_argument("--home", default="/tmp/globalshop-bench",
                        help="where the benchmark's shops are written (default /tmp/globalshop-bench)")
+    bench.add_argument("--sql-only", action="store_true",
+                       help="leave out the whole build and the report (generate, floor, SQL layer "
+                            "and increment only)")
     bench.add_argument("--no-record", dest="record", action="store_false",
                        help="print only; do not write the table into BENCHMARKS.md")
 

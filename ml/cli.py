@@ -138,7 +138,8 @@ def cmd_recommend(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from ml import bench
     argv = ["--events", *map(str, args.events), "--repeats", str(args.repeats), "--home", args.home]
-    bench.main(argv + ([] if args.record else ["--no-record"]))
+    bench.main(argv + ([] if args.record else ["--no-record"])
+               + (["--sql-only"] if args.sql_only else []))
 
 
 def parser() -> argparse.ArgumentParser:

@@ -46,3 +46,19 @@ def test_the_floor_query_reads_the_raw_events(tmp_path):
                  ).to_parquet(folder / "part-00000.parquet")
     assert bench.floor_seconds(tmp_path) > 0
     assert bench.count_rows(tmp_path, "events") == 3
+
+
+def test_a_sql_only_run_leaves_the_whole_build_rows_empty_and_has_markers_of_its_own(tmp_path):
+    result = bench.SizeResult(events_millions=42, scale=42.0, raw_events=42_000_000,
+                              raw_order_lines=20_000_000, increment_events=460_000)
+    result.add("SQL layer", 600.0, 9000)
+    result.add("floor query", 15.0)
+    result.add("increment: SQL layer (1 day)", 120.0, 6000)
+    table = bench.markdown([result], 1, "globalshop bench --events 42 --sql-only")
+    assert "| SQL layer / floor query | 40.0x |" in table
+    assert "| increment (SQL layer) / whole build | - |" in table
+    benchmarks = tmp_path / "BENCHMARKS.md"
+    bench.record("full table", benchmarks)
+    bench.record(table, benchmarks, bench.SQL_ONLY_MARKERS)
+    text = benchmarks.read_text()
+    assert "full table" in text and text.count(bench.SQL_ONLY_MARKERS[0]) == 1
