@@ -12,8 +12,8 @@ from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.cross_sell import FrequentlyBoughtTogether
 from ml.recommenders.ease import EASERecommender
 from ml.recommenders.hybrid import HybridRecommender, fit_hybrid
-from ml.recommenders.interactions import (event_interactions, purchase_interactions,
-                                          shop_interactions)
+from ml.recommenders.interactions import (InteractionMatrix, event_interactions,
+                                          purchase_interactions, shop_interactions)
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.outputs import REASON_POPULAR, REASON_REPEAT, customer_recommendations, \
     product_cross_sell, product_similar_items
@@ -173,6 +173,27 @@ def test_als_is_deterministic():
     first = ALSRecommender(factors=8).fit(interactions).recommend(["c0", "c5"], 5)
     second = ALSRecommender(factors=8).fit(interactions).recommend(["c0", "c5"], 5)
     pd.testing.assert_frame_equal(first, second)
+
+
+def test_als_started_from_an_older_fit_keeps_known_factors_and_learns_newcomers():
+    shop = grouped_shop()
+    older = ALSRecommender(factors=4).fit(purchase_interactions(shop[shop["customer_id"] != "c0"]))
+    probes = order_lines([(f"probe-{group}", [f"{group}0", f"{group}1"]) for group in "xyz"])
+    now = purchase_interactions(pd.concat([shop, probes]))
+    warm = ALSRecommender(factors=4, warm_iterations=3).starting_from(older)
+    initial_users, initial_items = warm._initial_factors(InteractionMatrix.from_frame(now))
+    np.testing.assert_array_equal(initial_items, older.item_factors_)  # the same 30 products
+    rows = pd.Index(np.sort(now["customer_id"].unique()))
+    np.testing.assert_array_equal(initial_users[rows.get_indexer(["c1", "c2"])],
+                                  older.user_factors_[older.matrix_.rows_of(["c1", "c2"])])
+    assert np.abs(initial_users[rows.get_indexer(["c0", "probe-x"])]).max() <= 0.01
+    # three iterations from the older factors place the newcomers in their taste group
+    recommended = warm.fit(now).recommend([f"probe-{group}" for group in "xyz"], 5,
+                                          exclude_seen=True)
+    assert warm.warm_started_ and warm.warm_start is None
+    for group in "xyz":
+        assert all(product.startswith(group)
+                   for product in top_products(recommended, f"probe-{group}"))
 
 
 def test_ease_models_only_the_most_popular_items_when_capped():

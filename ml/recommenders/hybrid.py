@@ -50,6 +50,8 @@ from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.popularity import PopularityRecommender
 
 RANKED_COMPONENTS = ("ease", "als", "item_knn", "content_based", "popularity")
+# Features of a customer's own history with the candidate, absent for new items
+HISTORY_FEATURES = ("times_bought", "days_since_bought")
 # The classifiers learn from the candidates of at most this many validation customers (a fixed
 # random sample); Online Retail has fewer, so it is tuned on all of them.
 TUNING_CUSTOMERS = 10_000
@@ -119,22 +121,26 @@ class HybridRecommender(Recommender):
             rows = np.sort(random.choice(rows, self.tuning_customers, replace=False))
         self.tuned_customers_ = len(rows)
         truth_keys = pd.MultiIndex.from_frame(validation_truth[["customer_id", "product_id"]])
-        self.rankers_ = {}
+        batches: dict[bool, list[pd.DataFrame]] = {False: [], True: []}
         batch_size = self.batch_size()
-        for exclude_seen in (False, True):
-            batches = []
-            for start in range(0, len(rows), batch_size):
-                batch_rows = rows[start:start + batch_size]
-                features, positions, pair_columns = self._candidate_features(batch_rows,
-                                                                             exclude_seen)
-                bought = pd.MultiIndex.from_arrays(
-                    [self.matrix_.customer_ids[batch_rows[positions]], self.item_ids[pair_columns]]
-                ).isin(truth_keys)
-                # a random share of the (many) negatives trains about as well and much faster:
-                # it shifts every log-odds by roughly one constant, which keeps the ranking
-                kept = bought | (random.random(len(bought)) < self.negative_share)
-                batches.append(features.assign(bought=bought)[kept])
-            labelled = pd.concat(batches, ignore_index=True)
+        for start in range(0, len(rows), batch_size):
+            batch_rows = rows[start:start + batch_size]
+            # one pass serves both classifiers: a new-item candidate has the same features, less
+            # the customer's history with the item
+            features, positions, pair_columns = self._candidate_features(batch_rows, False)
+            bought = pd.MultiIndex.from_arrays(
+                [self.matrix_.customer_ids[batch_rows[positions]], self.item_ids[pair_columns]]
+            ).isin(truth_keys)
+            # a random share of the (many) negatives trains about as well and much faster:
+            # it shifts every log-odds by roughly one constant, which keeps the ranking
+            kept = bought | (random.random(len(bought)) < self.negative_share)
+            labelled = features.assign(bought=bought)
+            batches[False].append(labelled[kept])
+            new_item = features["times_bought"].to_numpy() == 0
+            batches[True].append(labelled.drop(columns=list(HISTORY_FEATURES))[kept & new_item])
+        self.rankers_ = {}
+        for exclude_seen, labelled_batches in batches.items():
+            labelled = pd.concat(labelled_batches, ignore_index=True)
             features, bought = labelled.drop(columns="bought"), labelled["bought"].to_numpy()
             if bought.all() or not bought.any():
                 raise ValueError("validation candidates are all bought or all not bought; "
@@ -151,18 +157,22 @@ class HybridRecommender(Recommender):
         if not hasattr(self, "rankers_"):
             raise RuntimeError("HybridRecommender.fit needs a learned blend: call tune("
                                "train_interactions, validation_truth) first, or use fit_hybrid.")
-        self._fit_components(interactions)
+        # ALS starts from the factors it learned for tuning (a month older): fewer iterations
+        self._fit_components(interactions, warm_start=self.components_.get("als"))
         return self
 
     def _fit(self, matrix: InteractionMatrix) -> None:
         raise NotImplementedError("the hybrid fits its components from the interactions frame")
 
-    def _fit_components(self, interactions: pd.DataFrame) -> None:
+    def _fit_components(self, interactions: pd.DataFrame,
+                        warm_start: ALSRecommender | None = None) -> None:
         require_columns(interactions, INTERACTION_COLUMNS, "interactions")
         self.components_, self.component_fit_seconds_ = {}, {}
         shared = None  # the matrix of every component whose items are those interacted with
         for name, model in self._new_components().items():
             start = time.perf_counter()
+            if name == "als" and warm_start is not None:
+                model.starting_from(warm_start)
             if type(model)._item_space is Recommender._item_space:
                 if shared is None:
                     shared = InteractionMatrix.from_frame(interactions)
@@ -273,9 +283,10 @@ class HybridRecommender(Recommender):
             features[f"{name}_rank"] = ranks.reindex(keys).fillna(
                 self.candidates_per_model + 1).to_numpy(dtype=np.float32)
         if not exclude_seen:  # new items have no history with the customer to describe
-            features["times_bought"] = sparse_lookup(weights, positions, pair_columns, 0.0)
+            times_bought, days_since_bought = HISTORY_FEATURES
+            features[times_bought] = sparse_lookup(weights, positions, pair_columns, 0.0)
             ages = sparse_lookup(last_at, positions, pair_columns, 0.0) - 1
-            features["days_since_bought"] = np.where(seen, ages, np.nan)
+            features[days_since_bought] = np.where(seen, ages, np.nan)
         history = np.diff(weights.indptr)
         features["customer_items"] = history[positions]
         features["customer_purchases"] = np.asarray(weights.sum(axis=1)).ravel()[positions]
