@@ -66,11 +66,24 @@
 
 
 {#- Select the rows of `relation` (staging columns plus is_duplicate) with their verdict:
-    rejection_reason (first rule that applies) and raw_record. -#}
+    rejection_reason (first rule that applies) and, for a rejected row, raw_record (the quarantine
+    shows it; at tens of millions of clean events the text would double the table). -#}
 {% macro events_verdict(relation) -%}
 {% set shop_opened_on = "cast('" ~ var('shop_opened_on', '1990-01-01') ~ "' as date)" %}
 {% set latest_valid_date = "cast('" ~ (run_started_at + modules.datetime.timedelta(days=1)).strftime('%Y-%m-%d') ~ "' as date)" %}
 {% set non_finite_doubles = "cast('NaN' as double), cast('Infinity' as double), cast('-Infinity' as double)" %}
+    select
+        *,
+        case when rejection_reason is not null then {{ dbt.concat([
+            "coalesce(event_at_text, '')", "'|'", "coalesce(event_type, '')", "'|'",
+            "coalesce(product_id_text, '')", "'|'", "coalesce(source_category_id, '')", "'|'",
+            "coalesce(category_code, '')", "'|'", "coalesce(brand, '')", "'|'",
+            "coalesce(price_text, '')", "'|'", "coalesce(user_id_text, '')", "'|'",
+            "coalesce(user_session, '')"
+        ]) }} end as raw_record
+
+    from (
+
     select
         *,
         case
@@ -89,16 +102,11 @@
             when price < 0 then 'negative_price'
             when event_type = 'purchase' and price = 0 then 'non_positive_price'
             when is_duplicate then 'duplicate_event'
-        end as rejection_reason,
-        {{ dbt.concat([
-            "coalesce(event_at_text, '')", "'|'", "coalesce(event_type, '')", "'|'",
-            "coalesce(product_id_text, '')", "'|'", "coalesce(source_category_id, '')", "'|'",
-            "coalesce(category_code, '')", "'|'", "coalesce(brand, '')", "'|'",
-            "coalesce(price_text, '')", "'|'", "coalesce(user_id_text, '')", "'|'",
-            "coalesce(user_session, '')"
-        ]) }} as raw_record
+        end as rejection_reason
 
     from {{ relation }}
+
+    ) as judged
 {%- endmacro %}
 
 

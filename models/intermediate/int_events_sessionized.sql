@@ -16,6 +16,11 @@
 
 -- depends_on: {{ ref('int_events_batch') }}
 
+-- only what the marts read: the windows below sort every column they carry
+{% set event_columns = ['raw_row_id', 'source_system', 'source_user_id', 'source_product_id',
+                        'user_session', 'event_type', 'category_code', 'brand', 'price',
+                        'event_at'] %}
+
 with
 
 {% if is_incremental() %}
@@ -28,7 +33,7 @@ reopened as (
 
 events as (
 
-    select validated.*
+    select {% for column in event_columns %}validated.{{ column }}{{ ", " if not loop.last }}{% endfor %}
     from {{ ref('int_events_validated') }} as validated
     inner join reopened
         on validated.source_user_id = reopened.source_user_id
@@ -59,7 +64,8 @@ carried as (
 
 events as (
 
-    select * from {{ ref('int_events_validated') }}
+    select {{ event_columns | join(', ') }}
+    from {{ ref('int_events_validated') }}
     where rejection_reason is null
 
 ),
@@ -133,7 +139,7 @@ numbered as (
 )
 
 select
-    {% for column in events_validated_columns() %}{{ column }},
+    {% for column in event_columns %}{{ column }},
     {% endfor -%}
     seconds_since_previous_event,
     is_session_start,
