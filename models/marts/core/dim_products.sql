@@ -76,14 +76,24 @@ invoice_products as (
 
 ),
 
-latest_event_per_product as (
+-- the latest event of each product (ties: the highest event_id) gives its category, brand and
+-- price; aggregates and joins rather than a window, which would sort every event
+event_times as (
 
-    select
-        *,
-        row_number() over (partition by product_id order by event_at desc, event_id desc)
-            as recency_rank
-
+    select product_id, min(event_at) as first_seen_at, max(event_at) as last_seen_at
     from events
+    group by product_id
+
+),
+
+latest_event_ids as (
+
+    select events.product_id, max(events.event_id) as event_id
+    from events
+    inner join event_times
+        on events.product_id = event_times.product_id
+        and events.event_at = event_times.last_seen_at
+    group by events.product_id
 
 ),
 
@@ -97,17 +107,12 @@ event_products as (
         latest.category_code as category,
         latest.brand,
         latest.price as unit_price,
-        seen.first_seen_at,
-        seen.last_seen_at
+        event_times.first_seen_at,
+        event_times.last_seen_at
 
-    from latest_event_per_product as latest
-    inner join (
-        select product_id, min(event_at) as first_seen_at, max(event_at) as last_seen_at
-        from events
-        group by product_id
-    ) as seen
-        on latest.product_id = seen.product_id
-    where latest.recency_rank = 1
+    from events as latest
+    inner join latest_event_ids on latest.event_id = latest_event_ids.event_id
+    inner join event_times on latest.product_id = event_times.product_id
 
 ),
 
