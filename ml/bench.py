@@ -20,8 +20,8 @@ An ML job's time is its node's execution time in the whole build's run_results.j
 two at a time, as dbt's default threads say).
 
 With ``--sql-only`` the whole build and the report are left out: generate, floor, SQL layer and
-increment only, for a size whose whole build this machine cannot hold (the 42M shop's Python
-models would need more memory than a 24 GB machine has).
+increment only, for a size whose whole build would take too long to run here (at 42M events,
+over an hour at the 10M rate).
 
 Results go to ``<home>/bench-results.json`` and, as a table, into BENCHMARKS.md between the
 ``bench`` markers (``bench-sql`` markers for a ``--sql-only`` run).
