@@ -73,11 +73,11 @@ class ALSRecommender(Recommender):
         previous = self.warm_start
         random = np.random.default_rng(self.random_state)
         initial = []
-        for now, before, factors in [
-                (matrix.customer_ids, previous.matrix_.customer_ids, previous.user_factors_),
-                (matrix.item_ids, previous.matrix_.item_ids, previous.item_factors_)]:
-            start = random.random((len(now), self.factors), dtype=np.float32) * 0.01
-            known = pd.Index(before).get_indexer(now)
+        for known, factors in [(previous.matrix_.rows_of(matrix.customer_ids),
+                                previous.user_factors_),
+                               (previous.matrix_.columns_of(matrix.item_ids),
+                                previous.item_factors_)]:
+            start = random.random((len(known), self.factors), dtype=np.float32) * 0.01
             start[known >= 0] = factors[known[known >= 0]]
             initial.append(start)
         return initial[0], initial[1]
