@@ -49,6 +49,7 @@ EVENTS_AT_SCALE_ONE = 1_000_000  # the generator's scale 1 writes about a millio
 DEFAULT_SIZES = (1, 10, 42)  # millions of events
 MARKER_START = "<!-- bench:start -->"
 MARKER_END = "<!-- bench:end -->"
+MARKERS = (MARKER_START, MARKER_END)
 SQL_ONLY_MARKERS = ("<!-- bench-sql:start -->", "<!-- bench-sql:end -->")
 FLOOR_QUERY = """
     select user_id, count(*) as events, count(distinct product_id) as products,
@@ -234,7 +235,7 @@ def markdown(results: list[SizeResult], repeats: int, command: str) -> str:
 
 
 def record(table: str, benchmarks: Path,
-           markers: tuple[str, str] = (MARKER_START, MARKER_END)) -> None:
+           markers: tuple[str, str] = MARKERS) -> None:
     """Put ``table`` between ``markers`` in BENCHMARKS.md (appending them if absent)."""
     start, end = markers
     text = benchmarks.read_text() if benchmarks.exists() else "# Benchmarks\n"
@@ -261,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     if arguments.record:
         record(table, paths.PROJECT_DIR / "BENCHMARKS.md",
-               SQL_ONLY_MARKERS if arguments.sql_only else (MARKER_START, MARKER_END))
+               SQL_ONLY_MARKERS if arguments.sql_only else MARKERS)
     return 0
 
 

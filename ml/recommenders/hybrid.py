@@ -51,7 +51,7 @@ from ml.recommenders.popularity import PopularityRecommender
 
 RANKED_COMPONENTS = ("ease", "als", "item_knn", "content_based", "popularity")
 # Features of a customer's own history with the candidate, absent for new items
-HISTORY_FEATURES = ("times_bought", "days_since_bought")
+TIMES_BOUGHT, DAYS_SINCE_BOUGHT = HISTORY_FEATURES = ("times_bought", "days_since_bought")
 # The classifiers learn from the candidates of at most this many validation customers (a fixed
 # random sample); Online Retail has fewer, so it is tuned on all of them.
 TUNING_CUSTOMERS = 10_000
@@ -136,7 +136,7 @@ class HybridRecommender(Recommender):
             kept = bought | (random.random(len(bought)) < self.negative_share)
             labelled = features.assign(bought=bought)
             batches[False].append(labelled[kept])
-            new_item = features["times_bought"].to_numpy() == 0
+            new_item = features[TIMES_BOUGHT].to_numpy() == 0
             batches[True].append(labelled.drop(columns=list(HISTORY_FEATURES))[kept & new_item])
         self.rankers_ = {}
         for exclude_seen, labelled_batches in batches.items():
@@ -283,10 +283,9 @@ class HybridRecommender(Recommender):
             features[f"{name}_rank"] = ranks.reindex(keys).fillna(
                 self.candidates_per_model + 1).to_numpy(dtype=np.float32)
         if not exclude_seen:  # new items have no history with the customer to describe
-            times_bought, days_since_bought = HISTORY_FEATURES
-            features[times_bought] = sparse_lookup(weights, positions, pair_columns, 0.0)
+            features[TIMES_BOUGHT] = sparse_lookup(weights, positions, pair_columns, 0.0)
             ages = sparse_lookup(last_at, positions, pair_columns, 0.0) - 1
-            features[days_since_bought] = np.where(seen, ages, np.nan)
+            features[DAYS_SINCE_BOUGHT] = np.where(seen, ages, np.nan)
         history = np.diff(weights.indptr)
         features["customer_items"] = history[positions]
         features["customer_purchases"] = np.asarray(weights.sum(axis=1)).ravel()[positions]
