@@ -25,7 +25,8 @@ from ml.segmentation import (CampaignResponseModel, choose_k_and_cluster, profil
 log = logging.getLogger(__name__)
 
 MIN_CUSTOMERS = 50
-# Threads only add contention on a small machine where dbt already runs models side by side.
+# Library thread pools only add contention on a small machine where dbt already runs models side
+# by side. (The recommenders run their own threads, each single-threaded: ml.recommenders.base.)
 MODEL_THREADS = 1
 
 # The columns of each score table, so a shop with nothing to score still gets a well-formed

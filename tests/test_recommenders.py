@@ -328,6 +328,20 @@ def test_hybrid_is_deterministic(shop_hybrid):
                                   again.recommend(["c0", "c7"], 10))
 
 
+def test_hybrid_scores_the_same_on_one_thread_and_on_several(monkeypatch):
+    # batches of 16 customers, so tuning and scoring both run several batches side by side
+    monkeypatch.setattr(ml_base, "MAX_BATCH_ROWS", 16)
+    lines = grouped_shop(300)
+    recommended = []
+    for threads in ("1", "3"):
+        monkeypatch.setenv("GLOBALSHOP_RECOMMENDER_THREADS", threads)
+        model = fit_hybrid(lines, grouped_products(), window_days=30)
+        assert model.batch_size() == 16
+        recommended.append(model.recommend(lines["customer_id"].unique(), 10))
+    assert recommended[0]["customer_id"].nunique() == 300
+    pd.testing.assert_frame_equal(*recommended)
+
+
 def test_customer_recommendations_explain_each_item():
     lines = order_lines([(f"c{i}", ["tea", "cup"]) for i in range(6)] + [("me", ["tea"])]
                         + [(f"d{i}", ["pen"]) for i in range(3)])

@@ -12,12 +12,16 @@ the hybrid asks of a model: each customer's best items, and the score of any (cu
 pair, the latter exact for every item.
 """
 
+import os
 from abc import ABC, abstractmethod
-from typing import Self
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Self, TypeVar
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 
 from ml.recommenders.interactions import InteractionMatrix
 
@@ -34,6 +38,9 @@ MAX_DENSE_ITEMS = 10_000
 # sparse batch should hold.
 MAX_BATCH_ROWS = 20_000
 ENTRIES_PER_BATCH = 4_000_000
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class ScoreBlock(ABC):
@@ -197,11 +204,14 @@ class Recommender(ABC):
         frames = [self._recommend_unknown(customer_ids[~known], k)]
         known_rows, known_customers = rows[known], customer_ids[known]
         batch_size = self.batch_size()
-        for start in range(0, len(known_rows), batch_size):
-            batch_rows = known_rows[start:start + batch_size]
-            positions, columns, scores = self._top_items(batch_rows, k, exclude_seen)
-            frames.append(recommendation_frame(known_customers[start:start + batch_size],
-                                               positions, self.item_ids[columns], scores))
+
+        def recommend_batch(start: int) -> pd.DataFrame:
+            positions, columns, scores = self._top_items(known_rows[start:start + batch_size], k,
+                                                         exclude_seen)
+            return recommendation_frame(known_customers[start:start + batch_size], positions,
+                                        self.item_ids[columns], scores)
+
+        frames += in_threads(recommend_batch, range(0, len(known_rows), batch_size))
         return pd.concat(frames, ignore_index=True)
 
     def _top_items(self, rows: np.ndarray, k: int, exclude_seen: bool
@@ -217,6 +227,28 @@ class Recommender(ABC):
         if not hasattr(self, "matrix_"):
             raise RuntimeError(
                 f"{type(self).__name__} is not fitted: call fit(interactions) first.")
+
+
+def worker_threads() -> int:
+    """Threads that score batches (and fit components) side by side: the environment variable
+    ``GLOBALSHOP_RECOMMENDER_THREADS``, else one per core."""
+    return max(1, int(os.environ.get("GLOBALSHOP_RECOMMENDER_THREADS") or os.cpu_count() or 1))
+
+
+def in_threads(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """``[function(item) for item in items]``, computed by :func:`worker_threads` threads.
+
+    The heavy work (numpy, scipy's sparse products, BLAS, implicit, the ranker's trees) releases
+    the GIL, so batches run in parallel on several cores. Every BLAS pool is held at one thread
+    meanwhile (so a model's nested ``threadpool_limits`` cannot restore a larger pool under
+    another thread), and each item is computed alone: results do not depend on the thread count.
+    """
+    items = list(items)
+    threads = min(worker_threads(), len(items))
+    if threads <= 1:
+        return [function(item) for item in items]
+    with threadpool_limits(1, "blas"), ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(function, items))
 
 
 def dense_item_space(matrix: InteractionMatrix, max_items: int = MAX_DENSE_ITEMS) -> np.ndarray:

@@ -25,7 +25,8 @@ most popular items). Candidates come from each component's top lists (sparse for
 item-kNN and popularity; ALS and content-based search the ``MAX_DENSE_ITEMS`` most interacted
 items, see ml.recommenders.base), and features are computed only for candidate pairs, so scoring
 is linear in customers. The classifiers are trained on the candidates of at most
-``TUNING_CUSTOMERS`` validation customers, a sample drawn with ``random_state``.
+``TUNING_CUSTOMERS`` validation customers, a sample drawn with ``random_state``. Components are
+fitted, and batches of customers scored, by several threads (see ml.recommenders.base.in_threads).
 """
 
 import time
@@ -39,7 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from ml.evaluation import time_split
 from ml.recommenders.als import ALSRecommender
-from ml.recommenders.base import Recommender, ScoreBlock, SparseBlock, empty_top, \
+from ml.recommenders.base import Recommender, ScoreBlock, SparseBlock, empty_top, in_threads, \
     sparse_lookup, top_k_csr, within_row_rank
 from ml.recommenders.buy_again import BuyAgainRecommender
 from ml.recommenders.content_based import ContentBasedRecommender
@@ -121,16 +122,19 @@ class HybridRecommender(Recommender):
             rows = np.sort(random.choice(rows, self.tuning_customers, replace=False))
         self.tuned_customers_ = len(rows)
         truth_keys = pd.MultiIndex.from_frame(validation_truth[["customer_id", "product_id"]])
-        batches: dict[bool, list[pd.DataFrame]] = {False: [], True: []}
         batch_size = self.batch_size()
-        for start in range(0, len(rows), batch_size):
+
+        def labelled_candidates(start: int) -> tuple[pd.DataFrame, np.ndarray]:
             batch_rows = rows[start:start + batch_size]
             # one pass serves both classifiers: a new-item candidate has the same features, less
             # the customer's history with the item
             features, positions, pair_columns = self._candidate_features(batch_rows, False)
-            bought = pd.MultiIndex.from_arrays(
+            return features, pd.MultiIndex.from_arrays(
                 [self.matrix_.customer_ids[batch_rows[positions]], self.item_ids[pair_columns]]
             ).isin(truth_keys)
+
+        batches: dict[bool, list[pd.DataFrame]] = {False: [], True: []}
+        for features, bought in in_threads(labelled_candidates, range(0, len(rows), batch_size)):
             # a random share of the (many) negatives trains about as well and much faster:
             # it shifts every log-odds by roughly one constant, which keeps the ranking
             kept = bought | (random.random(len(bought)) < self.negative_share)
@@ -167,19 +171,24 @@ class HybridRecommender(Recommender):
     def _fit_components(self, interactions: pd.DataFrame,
                         warm_start: ALSRecommender | None = None) -> None:
         require_columns(interactions, INTERACTION_COLUMNS, "interactions")
-        self.components_, self.component_fit_seconds_ = {}, {}
-        shared = None  # the matrix of every component whose items are those interacted with
-        for name, model in self._new_components().items():
+        components = self._new_components()
+        if warm_start is not None:
+            components["als"].starting_from(warm_start)
+        # the matrix of every component whose items are those interacted with
+        shared = InteractionMatrix.from_frame(interactions)
+
+        def fit(model: Recommender) -> float:
             start = time.perf_counter()
-            if name == "als" and warm_start is not None:
-                model.starting_from(warm_start)
             if type(model)._item_space is Recommender._item_space:
-                if shared is None:
-                    shared = InteractionMatrix.from_frame(interactions)
-                self.components_[name] = model.fit_matrix(shared)
+                model.fit_matrix(shared)
             else:
-                self.components_[name] = model.fit(interactions)
-            self.component_fit_seconds_[name] = time.perf_counter() - start
+                model.fit(interactions)
+            return time.perf_counter() - start
+
+        # the components are independent: fitted side by side, each on one thread
+        seconds = in_threads(fit, components.values())
+        self.components_ = components
+        self.component_fit_seconds_ = dict(zip(components, seconds))
         self.matrix_ = self.components_["buy_again"].matrix_
         self._item_features = item_features(self.matrix_)
         # the content model also knows unbought catalogue items: map its columns onto ours
@@ -245,7 +254,6 @@ class HybridRecommender(Recommender):
         Returns the features and, for each pair, the customer's position in ``rows`` and the
         item's column (grouped by position, columns ascending).
         """
-        n_items = np.int64(len(self.item_ids))
         weights = self.matrix_.weights[rows]
         last_at = self.matrix_.last_at[rows]  # days since the customer last bought it, + 1
         blocks, tops = {}, {}
@@ -259,15 +267,13 @@ class HybridRecommender(Recommender):
             (np.ones(sum(len(top[0]) for top in [*tops.values(), repeat]), dtype=np.float32),
              (np.concatenate([top[0] for top in [*tops.values(), repeat]]),
               np.concatenate([top[1] for top in [*tops.values(), repeat]]))),
-            shape=(len(rows), int(n_items)))
+            shape=(len(rows), len(self.item_ids)))
         union.sum_duplicates()
         positions = np.repeat(np.arange(len(rows), dtype=np.int64), np.diff(union.indptr))
         pair_columns = union.indices.astype(np.int64)
-        keys = positions * n_items + pair_columns
         seen = sparse_lookup(weights, positions, pair_columns, 0.0) > 0
         if exclude_seen:
-            positions, pair_columns, keys, seen = (positions[~seen], pair_columns[~seen],
-                                                   keys[~seen], seen[~seen])
+            positions, pair_columns, seen = positions[~seen], pair_columns[~seen], seen[~seen]
         features: dict[str, np.ndarray] = {}
         for name, (top_positions, top_columns, top_scores) in tops.items():
             scores = blocks[name].at(positions, pair_columns)
@@ -278,10 +284,10 @@ class HybridRecommender(Recommender):
             pair_best = best[positions]
             features[f"{name}_score"] = np.where(np.isfinite(scores) & (pair_best > 0),
                                                  scores / np.where(pair_best > 0, pair_best, 1), 0)
-            ranks = pd.Series(within_row_rank(top_positions) + 1.0,
-                              index=top_positions.astype(np.int64) * n_items + top_columns)
-            features[f"{name}_rank"] = ranks.reindex(keys).fillna(
-                self.candidates_per_model + 1).to_numpy(dtype=np.float32)
+            ranks = sparse.csr_matrix((within_row_rank(top_positions) + 1.0,
+                                       (top_positions, top_columns)), shape=union.shape)
+            features[f"{name}_rank"] = sparse_lookup(ranks, positions, pair_columns,
+                                                     self.candidates_per_model + 1)
         if not exclude_seen:  # new items have no history with the customer to describe
             features[TIMES_BOUGHT] = sparse_lookup(weights, positions, pair_columns, 0.0)
             ages = sparse_lookup(last_at, positions, pair_columns, 0.0) - 1
