@@ -19,8 +19,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ml.evaluation import DEFAULT_K_VALUES, DEFAULT_WINDOW_DAYS, evaluate_recommendations, \
-    time_split, validation_split
+from ml.evaluation import DEFAULT_K_VALUES, DEFAULT_WINDOW_DAYS, TrainingSummary, \
+    evaluate_recommendations, time_split, validation_split
 from ml.paths import PROJECT_DIR, warehouse_path
 from ml.recommenders.als import ALSRecommender
 from ml.recommenders.base import Recommender
@@ -74,7 +74,8 @@ def evaluate(order_lines: pd.DataFrame, products: pd.DataFrame,
     """Metrics of every model on the last ``window_days`` of ``order_lines`` (see ml.evaluation).
 
     The hybrid is tuned on the window before the test window and fitted on everything before the
-    test window; ``fit_seconds`` is the wall time of fitting (for the hybrid: tuning + fitting).
+    test window; ``fit_seconds`` is the wall time of fitting (for the hybrid: tuning + fitting;
+    its components are fitted side by side, so theirs overlap).
     With an event log, every model learns from the weighted events before the window (see
     shop_interactions), and "new to the customer" means never interacted with; the truth is
     still what customers bought in the window. The single models are the hybrid's components
@@ -92,9 +93,10 @@ def evaluate(order_lines: pd.DataFrame, products: pd.DataFrame,
               for name in SINGLE_MODEL_ORDER if name in hybrid.components_]
     fitted.append((hybrid, hybrid_seconds))
     frames = []
+    training = TrainingSummary.of(train)
     for model, fit_seconds in fitted:
         metrics = evaluate_recommendations(
-            model.recommend, train, truth, k_values,
+            model.recommend, training, truth, k_values,
             recommends_new_items=not isinstance(model, BuyAgainRecommender))
         frames.append(metrics.assign(model_name=model.name, fit_seconds=fit_seconds,
                                      detail=detail))

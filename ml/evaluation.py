@@ -68,6 +68,8 @@ def validation_split(split: TimeSplit, window_days: int = DEFAULT_WINDOW_DAYS) -
 def drop_known_pairs(frame: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
     """Rows of ``frame`` whose (customer_id, product_id) is not in ``known``."""
     keys = pd.MultiIndex.from_frame(frame[["customer_id", "product_id"]])
+    # only the known pairs of frame's customers can match (a sample's, out of a whole shop's)
+    known = known[known["customer_id"].isin(frame["customer_id"].unique())]
     known_keys = pd.MultiIndex.from_frame(known[["customer_id", "product_id"]])
     return frame[~keys.isin(known_keys)]
 
@@ -114,19 +116,39 @@ def ranking_metrics(recommendations: pd.DataFrame, truth: pd.DataFrame, k: int,
     }
 
 
-def evaluate_recommendations(recommend, train_interactions: pd.DataFrame, truth: pd.DataFrame,
-                             k_values: tuple[int, ...] = DEFAULT_K_VALUES,
+@dataclass(frozen=True)
+class TrainingSummary:
+    """What the metrics need from the training interactions, computed once for every model."""
+
+    seen: pd.DataFrame  # customer_id, product_id
+    catalogue_size: int
+    item_buyers: pd.Series  # training customers per product
+    n_customers: int
+
+    @classmethod
+    def of(cls, train_interactions: pd.DataFrame) -> "TrainingSummary":
+        require_columns(train_interactions, ["customer_id", "product_id"], "train_interactions")
+        seen = train_interactions[["customer_id", "product_id"]]
+        return cls(seen=seen, catalogue_size=seen["product_id"].nunique(),
+                   item_buyers=seen.groupby("product_id")["customer_id"].nunique(),
+                   n_customers=seen["customer_id"].nunique())
+
+
+def evaluate_recommendations(recommend, train_interactions: pd.DataFrame | TrainingSummary,
+                             truth: pd.DataFrame, k_values: tuple[int, ...] = DEFAULT_K_VALUES,
                              recommends_new_items: bool = True) -> pd.DataFrame:
     """Metrics of one model for both variants and every K: variant, k, recall, ndcg, ... .
 
-    ``recommend(customer_ids, k, exclude_seen)`` returns recommendations. A model that only
-    repeats past purchases (``recommends_new_items=False``) gets NaN in the ``new`` variant.
+    ``recommend(customer_ids, k, exclude_seen)`` returns recommendations; ``train_interactions``
+    are what it learned from (or their :class:`TrainingSummary`, to evaluate several models on
+    them). A model that only repeats past purchases (``recommends_new_items=False``) gets NaN in
+    the ``new`` variant.
     """
+    training = (train_interactions if isinstance(train_interactions, TrainingSummary)
+                else TrainingSummary.of(train_interactions))
     customers = truth["customer_id"].unique()
-    catalogue_size = train_interactions["product_id"].nunique()
-    item_buyers = train_interactions.groupby("product_id")["customer_id"].nunique()
-    n_customers = train_interactions["customer_id"].nunique()
-    seen = train_interactions[["customer_id", "product_id"]]
+    catalogue_size, item_buyers = training.catalogue_size, training.item_buyers
+    n_customers, seen = training.n_customers, training.seen
     variants = {"all": (recommend(customers, max(k_values), False), truth)}
     new_truth = drop_known_pairs(truth, seen)
     if recommends_new_items:
