@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ml.recommenders.base import Recommender
+from ml.recommenders.base import Recommender, sparse_lookup
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, FrequentlyBoughtTogether
 from ml.recommenders.hybrid import fit_hybrid
@@ -60,14 +60,22 @@ def explain(recommendations: pd.DataFrame, interactions: pd.DataFrame, companion
             shape=(len(items), len(items)))
         for start in range(0, len(recommendations), REASON_CHUNK_ROWS):
             chunk = slice(start, start + REASON_CHUNK_ROWS)
-            # per recommendation: its links restricted to what the customer bought
-            tied = history[recommended_customers[chunk]].multiply(
-                links[recommended_items[chunk]]).tocsr()
-            strongest = np.asarray(tied.argmax(axis=1)).ravel()
-            linked = tied.max(axis=1).toarray().ravel() > 0
-            linked_ids = items[strongest[linked]]
+            # each recommendation beside each past product of its customer, and their link (a
+            # lookup per past product: a popular item's links can number thousands)
+            past = history[recommended_customers[chunk]]
+            per_row = np.diff(past.indptr)
+            rows = np.repeat(np.arange(len(per_row)), per_row)
+            links_to_past = sparse_lookup(links, np.repeat(recommended_items[chunk], per_row),
+                                          past.indices)
+            linked = links_to_past > 0
+            rows, products, links_to_past = rows[linked], past.indices[linked], links_to_past[linked]
+            # the strongest link per recommendation; of equal ones, the lowest product column
+            order = np.lexsort((products, -links_to_past, rows))
+            rows, products = rows[order], products[order]
+            strongest = np.r_[True, rows[1:] != rows[:-1]] if len(rows) else np.zeros(0, bool)
+            linked_ids = items[products[strongest]]
             linked_names = names.reindex(linked_ids).fillna(pd.Series(linked_ids, index=linked_ids))
-            reasons[chunk][linked] = [template.format(name) for name in linked_names]
+            reasons[start + rows[strongest]] = [template.format(name) for name in linked_names]
     repeat = np.asarray(history[recommended_customers, recommended_items]).ravel() > 0
     reasons[repeat] = REASON_REPEAT
     return pd.Series(reasons, index=recommendations.index, dtype=object)
