@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ml.recommenders.base import Recommender, sparse_lookup
+from ml.recommenders.base import Recommender, sparse_lookup, within_row_rank
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, FrequentlyBoughtTogether
 from ml.recommenders.hybrid import fit_hybrid
@@ -72,7 +72,7 @@ def explain(recommendations: pd.DataFrame, interactions: pd.DataFrame, companion
             # the strongest link per recommendation; of equal ones, the lowest product column
             order = np.lexsort((products, -links_to_past, rows))
             rows, products = rows[order], products[order]
-            strongest = np.r_[True, rows[1:] != rows[:-1]] if len(rows) else np.zeros(0, bool)
+            strongest = within_row_rank(rows) == 0
             linked_ids = items[products[strongest]]
             linked_names = names.reindex(linked_ids).fillna(pd.Series(linked_ids, index=linked_ids))
             reasons[start + rows[strongest]] = [template.format(name) for name in linked_names]
