@@ -42,3 +42,27 @@ def to_pandas(relation, table: str) -> pd.DataFrame:
         return table.to_pandas(date_as_object=False)
     ordered = relation.orderBy(*key)
     return (ordered.select(*columns) if columns else ordered).toPandas()
+
+
+class SourceRows:
+    """A mart read one shop source at a time: `of(source)` is `to_pandas` of the rows whose
+    `source_system` is `source`, the filter pushed down to the engine. A model that scores each
+    source on its own then holds one source's rows, not the whole mart beside a copy of one
+    source's share of it (at 10M events the marts the recommenders read are 1.9 GB in pandas)."""
+
+    def __init__(self, relation, table: str):
+        self.relation = relation
+        self.table = table
+
+    def of(self, source: str) -> pd.DataFrame:
+        relation = self.relation
+        if isinstance(relation, pd.DataFrame):
+            rows = relation[relation["source_system"] == source]
+        elif hasattr(relation, "arrow"):
+            import duckdb
+
+            rows = relation.filter(duckdb.ColumnExpression("source_system")
+                                   == duckdb.ConstantExpression(source))
+        else:
+            rows = relation.where(relation["source_system"] == source)
+        return to_pandas(rows, self.table)

@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from ml.churn import fit_and_score_churn
 from ml.clv import fit_and_score_clv
+from ml.dbt_frames import SourceRows
 from ml.evaluate_customer_models import validate
 from ml.features import EVENT_COLUMNS, OrderHistory, customer_features, order_histories
 from ml.model_registry import DataWindow, metric_rows, model_version
@@ -89,18 +90,31 @@ def _source_events(events: pd.DataFrame | None, source: str,
     return events.loc[events["source_system"] == source, kept]
 
 
-def _score_sources(order_lines: pd.DataFrame, customer_rfm: pd.DataFrame,
-                   events: pd.DataFrame | None, history_days: int, purpose: str,
+def _by_source(mart: pd.DataFrame | SourceRows | None, table: str) -> SourceRows | None:
+    return mart if mart is None or isinstance(mart, SourceRows) else SourceRows(mart, table)
+
+
+def _score_sources(order_lines: pd.DataFrame | SourceRows, customer_rfm: pd.DataFrame,
+                   events: pd.DataFrame | SourceRows | None, history_days: int, purpose: str,
                    score: SourceScorer) -> tuple[list[pd.DataFrame], dict[str, str]]:
-    """`score(source, as_of, lines, events)` for each source with enough history.
+    """`score(source, as_of, lines, events)` for each source with enough history, reading each
+    source's order lines and events only when its turn comes (see SourceRows).
 
     Returns the frames scored and, per source left out, the reason."""
+    order_lines = _by_source(order_lines, "fct_order_lines")
+    events = _by_source(events, "fct_customer_product_activity")
+
+    def source_events(source: str) -> pd.DataFrame | None:
+        rows = None if events is None else events.of(source)
+        return rows if rows is not None and len(rows) else None
+
     def sources():
         for source, as_of in as_of_dates(customer_rfm).items():
-            lines = order_lines[order_lines["source_system"] == source]
+            lines = order_lines.of(source)
             yield (source, (as_of - pd.Timestamp(lines["ordered_at"].min())).days,
                    lines["customer_id"].nunique(),
-                   lambda: score(source, as_of, lines, _source_events(events, source)))
+                   lambda: score(source, as_of, lines, source_events(source)))
+            del lines  # before the next source's lines are read
 
     return _score_each(sources(), history_days, purpose)
 
@@ -272,14 +286,15 @@ MIN_PRODUCTS = 20
 RECOMMENDER_HISTORY_DAYS = 90
 
 
-def _catalogue_sources(order_lines: pd.DataFrame, products: pd.DataFrame,
-                       customer_rfm: pd.DataFrame, events: pd.DataFrame | None,
+def _catalogue_sources(order_lines: pd.DataFrame | SourceRows, products: pd.DataFrame,
+                       customer_rfm: pd.DataFrame, events: pd.DataFrame | SourceRows | None,
                        history_days: int, purpose: str,
                        score: Callable[[str, pd.DataFrame, pd.DataFrame, pd.DataFrame | None],
                                        pd.DataFrame]
                        ) -> tuple[list[pd.DataFrame], dict[str, str]]:
     """Like _score_sources, for models that also need a catalogue of `MIN_PRODUCTS` or more:
-    `score(source, lines, catalogue, events)`."""
+    `score(source, lines, catalogue, events)`. The order lines and events are frames or, from a
+    dbt Python model, SourceRows over the marts (read one source at a time)."""
     def score_source(source, as_of, lines, source_events):
         catalogue = products[products["source_system"] == source]
         if lines["product_id"].nunique() < MIN_PRODUCTS:
@@ -290,8 +305,8 @@ def _catalogue_sources(order_lines: pd.DataFrame, products: pd.DataFrame,
     return _score_sources(order_lines, customer_rfm, events, history_days, purpose, score_source)
 
 
-def customer_recommendations(order_lines: pd.DataFrame, products: pd.DataFrame,
-                             customer_rfm: pd.DataFrame, events: pd.DataFrame | None = None,
+def customer_recommendations(order_lines: pd.DataFrame | SourceRows, products: pd.DataFrame,
+                             customer_rfm: pd.DataFrame, events: pd.DataFrame | SourceRows | None = None,
                              k: int = 10) -> pd.DataFrame:
     """Top-k products for every customer with a purchase, from the hybrid, with a reason. A
     source with an event log learns from its views, carts and purchases."""
@@ -304,7 +319,7 @@ def customer_recommendations(order_lines: pd.DataFrame, products: pd.DataFrame,
     return _stack(frames, RECOMMENDATION_COLUMNS)
 
 
-def product_similar_items(order_lines: pd.DataFrame, products: pd.DataFrame,
+def product_similar_items(order_lines: pd.DataFrame | SourceRows, products: pd.DataFrame,
                           customer_rfm: pd.DataFrame, k: int = 10) -> pd.DataFrame:
     """The k products most like each catalogue product (bought by the same customers, completed
     by description, category and brand for products with few or no buyers)."""
@@ -316,7 +331,7 @@ def product_similar_items(order_lines: pd.DataFrame, products: pd.DataFrame,
     return _stack(frames, SIMILAR_ITEM_TYPES)
 
 
-def product_cross_sell(order_lines: pd.DataFrame, products: pd.DataFrame,
+def product_cross_sell(order_lines: pd.DataFrame | SourceRows, products: pd.DataFrame,
                        customer_rfm: pd.DataFrame, partners_per_product: int = 20) -> pd.DataFrame:
     """Frequently bought together pairs with support, confidence and lift: pairs seen in at least
     10 baskets with lift above 1, and of those each product's `partners_per_product` strongest
@@ -335,9 +350,9 @@ def product_cross_sell(order_lines: pd.DataFrame, products: pd.DataFrame,
         {"support": "float64", "confidence": "float64", "lift": "float64"})
 
 
-def recommender_metrics(order_lines: pd.DataFrame, products: pd.DataFrame,
+def recommender_metrics(order_lines: pd.DataFrame | SourceRows, products: pd.DataFrame,
                         customer_rfm: pd.DataFrame,
-                        events: pd.DataFrame | None = None) -> pd.DataFrame:
+                        events: pd.DataFrame | SourceRows | None = None) -> pd.DataFrame:
     """model_metrics rows of every recommender on the last 30 days of each source, with
     popularity (the stand-in for the current system) as the baseline beside each metric."""
     from ml.evaluate_recommenders import evaluate as evaluate_recommenders

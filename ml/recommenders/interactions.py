@@ -66,10 +66,13 @@ def event_interactions(activity: pd.DataFrame,
     counts = [EVENT_COUNT_COLUMNS[event_type] for event_type in weights]
     require_columns(activity, ["customer_id", "product_id", "last_event_at", *counts],
                     "event activity")
-    confidence = sum(activity[EVENT_COUNT_COLUMNS[event_type]].astype("float64") * weight
-                     for event_type, weight in weights.items())
-    scored = activity.assign(weight=confidence)[
-        (confidence > 0) & activity["customer_id"].notna() & activity["product_id"].notna()]
+    confidence = sum((activity[EVENT_COUNT_COLUMNS[event_type]].to_numpy(dtype="float64") * weight
+                      for event_type, weight in weights.items()), np.zeros(len(activity)))
+    kept = ((confidence > 0) & activity["customer_id"].notna().to_numpy()
+            & activity["product_id"].notna().to_numpy())
+    # only the three columns grouped: a copy of the whole activity frame is gigabytes at scale
+    scored = activity.loc[kept, ["customer_id", "product_id", "last_event_at"]].assign(
+        weight=confidence[kept])
     grouped = scored.groupby(["customer_id", "product_id"], sort=True).agg(
         weight=("weight", "sum"), last_at=("last_event_at", "max"))
     return grouped.reset_index()

@@ -1,13 +1,13 @@
 """The ten products most like each product (logic: ml.scoring)."""
 
 from ml import scoring
-from ml.dbt_frames import to_pandas
+from ml.dbt_frames import SourceRows, to_pandas
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     return scoring.product_similar_items(
-        order_lines=to_pandas(dbt.ref("fct_order_lines"), "fct_order_lines"),
+        order_lines=SourceRows(dbt.ref("fct_order_lines"), "fct_order_lines"),
         products=to_pandas(dbt.ref("dim_products"), "dim_products"),
         customer_rfm=to_pandas(dbt.ref("customer_rfm"), "customer_rfm"),
     )

@@ -1,0 +1,45 @@
+"""What the dbt Python models read: marts sorted by their key, trimmed, and one source at a time."""
+
+import duckdb
+import pandas as pd
+import pytest
+
+from ml.dbt_frames import MODEL_COLUMNS, SourceRows, to_pandas
+
+
+@pytest.fixture
+def order_lines() -> pd.DataFrame:
+    # out of key order, with a column the models never read and a source name with a quote
+    return pd.DataFrame({
+        "order_line_id": ["l3", "l1", "l4", "l2"],
+        "customer_id": ["c2", "c1", "c3", "c1"],
+        "order_id": ["o2", "o1", "o3", "o1"],
+        "product_id": ["p2", "p1", "p1", "p3"],
+        "source_system": ["shop", "o'shop", "shop", "o'shop"],
+        "ordered_at": pd.to_datetime(["2024-01-02", "2024-01-01", "2024-01-03", "2024-01-01"]),
+        "quantity": [1, 2, 3, 4],
+        "line_amount": [1.0, 2.0, 3.0, 4.0],
+        "is_cancellation": [False, False, True, False],
+        "country": ["UK", "FR", None, "FR"],
+        "unit_price": [1.0, 1.0, 1.0, 1.0],
+    })
+
+
+def test_a_mart_is_read_sorted_by_its_key_with_the_columns_the_models_use(order_lines):
+    frame = to_pandas(order_lines, "fct_order_lines")
+    assert list(frame.columns) == list(MODEL_COLUMNS["fct_order_lines"])
+    assert frame["order_id"].tolist() == ["o1", "o1", "o2", "o3"]
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_source_rows_read_one_source_as_the_whole_mart_would_give_it(order_lines, engine):
+    connection = duckdb.connect()
+    connection.register("order_lines_frame", order_lines)
+    relation = (order_lines if engine == "pandas"
+                else connection.sql("select * from order_lines_frame"))
+    whole = to_pandas(order_lines, "fct_order_lines")
+    for source in ["shop", "o'shop"]:
+        expected = whole[whole["source_system"] == source].reset_index(drop=True)
+        read = SourceRows(relation, "fct_order_lines").of(source)
+        pd.testing.assert_frame_equal(read, expected, check_dtype=False)
+    assert SourceRows(relation, "fct_order_lines").of("elsewhere").empty
