@@ -100,14 +100,23 @@ def customer_recommendations(model: Recommender, customer_ids, k: int = 10,
     Without ``interactions`` every reason is "popular now"; ``companions`` and ``similar``
     (cross-sell pairs and similar items) make reasons specific.
     """
-    recommendations = model.recommend(customer_ids, k)
+    return explained(model.recommend(customer_ids, k), model.name, interactions, companions,
+                     similar, products)
+
+
+def explained(recommendations: pd.DataFrame, model_name: str,
+              interactions: pd.DataFrame | None = None,
+              companions: pd.DataFrame | None = None, similar: pd.DataFrame | None = None,
+              products: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The ``customer_recommendations`` table from a model's top-k (customer_id, rank,
+    product_id, score): its rows with the model's name and a reason (see :func:`explain`)."""
     empty_pairs = pd.DataFrame(columns=CROSS_SELL_COLUMNS + ["similar_product_id", "score"])
     reasons = explain(recommendations,
                       interactions if interactions is not None
                       else pd.DataFrame(columns=["customer_id", "product_id"]),
                       companions if companions is not None else empty_pairs,
                       similar if similar is not None else empty_pairs, products)
-    return recommendations.assign(model_name=model.name, reason=reasons.to_numpy())[
+    return recommendations.assign(model_name=model_name, reason=reasons.to_numpy())[
         CUSTOMER_RECOMMENDATION_COLUMNS]
 
 
@@ -146,7 +155,10 @@ def score_customer_recommendations(order_lines: pd.DataFrame, products: pd.DataF
     purchase, with reasons."""
     model = fit_hybrid(order_lines, products, events=events)
     interactions = purchase_interactions(order_lines)
-    companions = product_cross_sell(order_lines)
     similar = model.components_["item_knn"].similar_items(model.item_ids, k)
-    return customer_recommendations(model, interactions["customer_id"].unique(), k,
-                                    interactions, companions, similar, products)
+    recommendations = model.recommend(interactions["customer_id"].unique(), k)
+    model_name = model.name
+    # the fitted components are gigabytes at scale, and the reasons need none of them
+    del model
+    companions = product_cross_sell(order_lines)
+    return explained(recommendations, model_name, interactions, companions, similar, products)
