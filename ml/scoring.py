@@ -306,7 +306,8 @@ def _catalogue_sources(order_lines: pd.DataFrame | SourceRows, products: pd.Data
 
 
 def customer_recommendations(order_lines: pd.DataFrame | SourceRows, products: pd.DataFrame,
-                             customer_rfm: pd.DataFrame, events: pd.DataFrame | SourceRows | None = None,
+                             customer_rfm: pd.DataFrame,
+                             events: pd.DataFrame | SourceRows | None = None,
                              k: int = 10) -> pd.DataFrame:
     """Top-k products for every customer with a purchase, from the hybrid, with a reason. A
     source with an event log learns from its views, carts and purchases."""

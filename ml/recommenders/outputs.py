@@ -68,7 +68,8 @@ def explain(recommendations: pd.DataFrame, interactions: pd.DataFrame, companion
             links_to_past = sparse_lookup(links, np.repeat(recommended_items[chunk], per_row),
                                           past.indices)
             linked = links_to_past > 0
-            rows, products, links_to_past = rows[linked], past.indices[linked], links_to_past[linked]
+            rows, products = rows[linked], past.indices[linked]
+            links_to_past = links_to_past[linked]
             # the strongest link per recommendation; of equal ones, the lowest product column
             order = np.lexsort((products, -links_to_past, rows))
             rows, products = rows[order], products[order]
