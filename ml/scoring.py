@@ -82,16 +82,21 @@ def _score_each(sources, history_days: int, purpose: str
     return frames, skipped
 
 
-def _source_events(events: pd.DataFrame | None, source: str,
+def _source_events(events: pd.DataFrame | SourceRows | None, source: str,
                    columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
-    if events is None or not len(events):
+    """The events of ``source`` (only ``columns`` of them, when given); None without events.
+    SourceRows read only that source's rows."""
+    if isinstance(events, SourceRows):
+        rows = events.of(source)
+    elif events is None or not len(events):
         return None
-    kept = list(events.columns) if columns is None else [c for c in events.columns if c in columns]
-    return events.loc[events["source_system"] == source, kept]
+    else:
+        rows = events.loc[events["source_system"] == source]
+    return rows if columns is None else rows[[c for c in rows.columns if c in columns]]
 
 
-def _by_source(mart: pd.DataFrame | SourceRows | None, table: str) -> SourceRows | None:
-    return mart if mart is None or isinstance(mart, SourceRows) else SourceRows(mart, table)
+def _by_source(mart: pd.DataFrame | SourceRows, table: str) -> SourceRows:
+    return mart if isinstance(mart, SourceRows) else SourceRows(mart, table)
 
 
 def _score_sources(order_lines: pd.DataFrame | SourceRows, customer_rfm: pd.DataFrame,
@@ -102,18 +107,13 @@ def _score_sources(order_lines: pd.DataFrame | SourceRows, customer_rfm: pd.Data
 
     Returns the frames scored and, per source left out, the reason."""
     order_lines = _by_source(order_lines, "fct_order_lines")
-    events = _by_source(events, "fct_customer_product_activity")
-
-    def source_events(source: str) -> pd.DataFrame | None:
-        rows = None if events is None else events.of(source)
-        return rows if rows is not None and len(rows) else None
 
     def sources():
         for source, as_of in as_of_dates(customer_rfm).items():
             lines = order_lines.of(source)
             yield (source, (as_of - pd.Timestamp(lines["ordered_at"].min())).days,
                    lines["customer_id"].nunique(),
-                   lambda: score(source, as_of, lines, source_events(source)))
+                   lambda: score(source, as_of, lines, _source_events(events, source)))
             del lines  # before the next source's lines are read
 
     return _score_each(sources(), history_days, purpose)
