@@ -161,8 +161,12 @@ class HybridRecommender(Recommender):
         if not hasattr(self, "rankers_"):
             raise RuntimeError("HybridRecommender.fit needs a learned blend: call tune("
                                "train_interactions, validation_truth) first, or use fit_hybrid.")
-        # ALS starts from the factors it learned for tuning (a month older): fewer iterations
-        self._fit_components(interactions, warm_start=self.components_.get("als"))
+        # ALS starts from the factors it learned for tuning (a month older): fewer iterations.
+        # The other tuning fits go first: at scale they are gigabytes, held for nothing beside
+        # the new ones while those are fitted.
+        warm_start = self.components_["als"]
+        del self.components_, self.matrix_, self._item_features
+        self._fit_components(interactions, warm_start=warm_start)
         return self
 
     def _fit(self, matrix: InteractionMatrix) -> None:
