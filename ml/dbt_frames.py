@@ -12,6 +12,7 @@ MART_KEYS = {
     "customer_rfm": ("customer_id",),
     "dim_products": ("product_id",),
     "dim_customer_profiles": ("customer_id",),
+    "product_cross_sell": ("source_system", "product_id", "other_product_id"),
 }
 # The columns the models use, where a mart has many more: at tens of millions of rows every
 # column left in the database is memory the Python models never hold.

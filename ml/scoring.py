@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 from ml.churn import fit_and_score_churn
 from ml.clv import fit_and_score_clv
 from ml.dbt_frames import SourceRows
+from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, CROSS_SELL_PARTNERS
 from ml.evaluate_customer_models import validate
 from ml.features import EVENT_COLUMNS, OrderHistory, customer_features, order_histories
 from ml.model_registry import DataWindow, metric_rows, model_version
@@ -308,15 +309,21 @@ def _catalogue_sources(order_lines: pd.DataFrame | SourceRows, products: pd.Data
 def customer_recommendations(order_lines: pd.DataFrame | SourceRows, products: pd.DataFrame,
                              customer_rfm: pd.DataFrame,
                              events: pd.DataFrame | SourceRows | None = None,
-                             k: int = 10) -> pd.DataFrame:
+                             k: int = 10, cross_sell: pd.DataFrame | None = None
+                             ) -> pd.DataFrame:
     """Top-k products for every customer with a purchase, from the hybrid, with a reason. A
-    source with an event log learns from its views, carts and purchases."""
+    source with an event log learns from its views, carts and purchases. "Bought together"
+    reasons come from ``cross_sell`` (the product_cross_sell table) when given."""
     from ml.recommenders.outputs import score_customer_recommendations
+
+    def score(source, lines, catalogue, source_events):
+        companions = None if cross_sell is None else cross_sell.loc[
+            cross_sell["source_system"] == source, CROSS_SELL_COLUMNS]
+        return score_customer_recommendations(lines, catalogue, k, source_events, companions)
 
     frames, _ = _catalogue_sources(
         order_lines, products, customer_rfm, events, RECOMMENDER_HISTORY_DAYS, "recommendations",
-        lambda source, lines, catalogue, source_events: score_customer_recommendations(
-            lines, catalogue, k, source_events))
+        score)
     return _stack(frames, RECOMMENDATION_COLUMNS)
 
 
@@ -333,20 +340,17 @@ def product_similar_items(order_lines: pd.DataFrame | SourceRows, products: pd.D
 
 
 def product_cross_sell(order_lines: pd.DataFrame | SourceRows, products: pd.DataFrame,
-                       customer_rfm: pd.DataFrame, partners_per_product: int = 20) -> pd.DataFrame:
+                       customer_rfm: pd.DataFrame,
+                       partners_per_product: int = CROSS_SELL_PARTNERS) -> pd.DataFrame:
     """Frequently bought together pairs with support, confidence and lift: pairs seen in at least
     10 baskets with lift above 1, and of those each product's `partners_per_product` strongest
-    by lift (a product's 200th partner is no offer anyone would make)."""
+    by lift."""
     from ml.recommenders import outputs
 
-    def score(source, lines, catalogue, _):
-        pairs = outputs.product_cross_sell(lines)
-        strongest = pairs.sort_values(["product_id", "lift", "other_product_id"],
-                                      ascending=[True, False, True], kind="stable")
-        return strongest.groupby("product_id").head(partners_per_product).reset_index(drop=True)
-
-    frames, _ = _catalogue_sources(order_lines, products, customer_rfm, None, 0, "cross-sell",
-                                   score)
+    frames, _ = _catalogue_sources(
+        order_lines, products, customer_rfm, None, 0, "cross-sell",
+        lambda source, lines, catalogue, _: outputs.product_cross_sell(
+            lines, partners_per_product=partners_per_product))
     return _stack(frames, CROSS_SELL_TYPES).astype(
         {"support": "float64", "confidence": "float64", "lift": "float64"})
 

@@ -288,6 +288,22 @@ def test_cross_sell_support_confidence_and_lift_on_a_hand_example():
     assert FrequentlyBoughtTogether(min_pair_count=3).fit(lines).pairs_.empty
 
 
+def test_cross_sell_keeps_each_products_strongest_partners_by_lift():
+    # B, C and D are each bought with A twice, but D also alone twice: A's lift with B and C
+    # is 4/3, with D 2/3 (of B and C, equal, the lower id wins)
+    lines = order_lines([("c", ["A", "B"]), ("c", ["A", "B"]), ("c", ["A", "C"]),
+                         ("c", ["A", "C"]), ("c", ["A", "D"]), ("c", ["A", "D"]),
+                         ("c", ["D"]), ("c", ["D"])])
+    every = FrequentlyBoughtTogether(min_pair_count=1, min_lift=0.0).fit(lines).pairs_
+    capped = FrequentlyBoughtTogether(min_pair_count=1, min_lift=0.0,
+                                      partners_per_product=1).fit(lines).pairs_
+    assert every.groupby("product_id").size().to_dict() == {"A": 3, "B": 1, "C": 1, "D": 1}
+    assert capped[["product_id", "other_product_id"]].values.tolist() == [
+        ["A", "B"], ["B", "A"], ["C", "A"], ["D", "A"]]
+    # the kept pairs' figures are those of the uncapped count
+    pd.testing.assert_frame_equal(capped, every.merge(capped[["product_id", "other_product_id"]]))
+
+
 # hybrid and outputs
 
 @pytest.fixture(scope="module")

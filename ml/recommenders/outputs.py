@@ -11,7 +11,8 @@ from scipy import sparse
 
 from ml.recommenders.base import Recommender, sparse_lookup, within_row_rank
 from ml.recommenders.content_based import ContentBasedRecommender
-from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, FrequentlyBoughtTogether
+from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, CROSS_SELL_PARTNERS, \
+    FrequentlyBoughtTogether
 from ml.recommenders.hybrid import fit_hybrid
 from ml.recommenders.interactions import purchase_interactions, require_columns
 from ml.recommenders.item_knn import ItemKNNRecommender
@@ -122,10 +123,15 @@ def explained(recommendations: pd.DataFrame, model_name: str,
 
 
 def product_cross_sell(order_lines: pd.DataFrame, min_pair_count: int = 10,
-                       min_lift: float = 1.0) -> pd.DataFrame:
+                       min_lift: float = 1.0, partners_per_product: int | None = None
+                       ) -> pd.DataFrame:
     """The ``product_cross_sell`` table: association rules with lift above ``min_lift`` seen in at
-    least ``min_pair_count`` baskets."""
-    return FrequentlyBoughtTogether(min_pair_count, min_lift).fit(order_lines).pairs_
+    least ``min_pair_count`` baskets, at most ``partners_per_product`` per product (the strongest
+    by lift), sorted by product_id, lift (descending) and other_product_id."""
+    pairs = FrequentlyBoughtTogether(min_pair_count, min_lift,
+                                     partners_per_product).fit(order_lines).pairs_
+    return pairs.sort_values(["product_id", "lift", "other_product_id"],
+                             ascending=[True, False, True], kind="stable", ignore_index=True)
 
 
 def product_similar_items(order_lines: pd.DataFrame, products: pd.DataFrame,
@@ -149,11 +155,15 @@ def product_similar_items(order_lines: pd.DataFrame, products: pd.DataFrame,
 
 
 def score_customer_recommendations(order_lines: pd.DataFrame, products: pd.DataFrame,
-                                   k: int = 10, events: pd.DataFrame | None = None
-                                   ) -> pd.DataFrame:
+                                   k: int = 10, events: pd.DataFrame | None = None,
+                                   companions: pd.DataFrame | None = None) -> pd.DataFrame:
     """The served ``customer_recommendations``: the hybrid, tuned on the last 30 days, fitted on
     all purchases (or, with an event log, on the weighted events), for every customer with a
-    purchase, with reasons."""
+    purchase, with reasons.
+
+    "Bought together with X" names a pair of ``companions``, the shop's ``product_cross_sell``
+    rows (computed here when not given), so every such reason can be looked up in that table.
+    """
     model = fit_hybrid(order_lines, products, events=events)
     interactions = purchase_interactions(order_lines)
     similar = model.components_["item_knn"].similar_items(model.item_ids, k)
@@ -161,5 +171,6 @@ def score_customer_recommendations(order_lines: pd.DataFrame, products: pd.DataF
     model_name = model.name
     # the fitted components are gigabytes at scale, and the reasons need none of them
     del model
-    companions = product_cross_sell(order_lines)
+    if companions is None:
+        companions = product_cross_sell(order_lines, partners_per_product=CROSS_SELL_PARTNERS)
     return explained(recommendations, model_name, interactions, companions, similar, products)

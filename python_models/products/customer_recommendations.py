@@ -12,4 +12,6 @@ def model(dbt, session):
         customer_rfm=to_pandas(dbt.ref("customer_rfm"), "customer_rfm"),
         events=SourceRows(dbt.ref("fct_customer_product_activity"),
                           "fct_customer_product_activity"),
+        # "bought together with X" names a pair this table publishes
+        cross_sell=to_pandas(dbt.ref("product_cross_sell"), "product_cross_sell"),
     )
