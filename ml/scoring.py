@@ -277,11 +277,13 @@ def customer_model_validation(order_lines: pd.DataFrame, customer_rfm: pd.DataFr
 # Recommendations -----------------------------------------------------------------------------
 
 RECOMMENDATION_COLUMNS = {"customer_id": "str", "rank": "int64", "product_id": "str",
-                          "score": "float64", "model_name": "str", "reason": "str"}
+                          "score": "float64", "model_name": "str", "reason": "str",
+                          "source_system": "str"}
 SIMILAR_ITEM_TYPES = {"product_id": "str", "rank": "int64", "similar_product_id": "str",
-                      "score": "float64"}
+                      "score": "float64", "source_system": "str"}
 CROSS_SELL_TYPES = {"product_id": "str", "other_product_id": "str", "support": "float64",
-                    "confidence": "float64", "lift": "float64", "pair_count": "int64"}
+                    "confidence": "float64", "lift": "float64", "pair_count": "int64",
+                    "source_system": "str"}
 MIN_PRODUCTS = 20
 # The hybrid is tuned on the 30 days before the last 30; evaluation needs both windows too.
 RECOMMENDER_HISTORY_DAYS = 90
