@@ -6,6 +6,10 @@ its hyperparameters are tuned one horizon earlier still (train at cutoff - 2 x h
 validate at cutoff - horizon). CLV predicts each customer's revenue in the holdout horizon.
 
     python -m ml.evaluate_customer_models --order-lines-parquet PATH [--horizon-days 90]
+        [--in-window-ceiling]
+
+``--in-window-ceiling`` also prints what the models reach when trained on the test cutoff's own
+outcomes (see :func:`in_window_ceiling`): a diagnostic of the features, not a validation.
 """
 
 import argparse
@@ -13,9 +17,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
@@ -189,6 +195,43 @@ def evaluate(order_lines: pd.DataFrame, horizon_days: int = 90,
     return validate(order_lines, horizon_days, cutoff, events, run_id, products).metrics
 
 
+def in_window_ceiling(order_lines: pd.DataFrame | OrderHistory, horizon_days: int = 90,
+                      cutoff: pd.Timestamp | None = None, folds: int = 5,
+                      events: pd.DataFrame | None = None,
+                      products: pd.DataFrame | None = None) -> pd.DataFrame:
+    """What the churn and CLV models reach at ``cutoff`` when trained on that cutoff's own
+    outcomes, by ``folds``-fold cross-validation (fixed seed): model_name, metric, value.
+
+    No deployed model has these labels (they lie after its cutoff), so this is a diagnostic of
+    the features, not a validation: when even it misses a quality bar, better training at an
+    earlier cutoff cannot reach the bar, and only new signal can.
+    """
+    history = order_history(order_lines)
+    if cutoff is None:
+        cutoff = history.last_ordered_at - pd.Timedelta(days=horizon_days)
+    cutoff = pd.Timestamp(cutoff)
+    features = history.features(cutoff, events, products)
+    churned = churn_labels(history, features.index, cutoff, horizon_days)
+    revenue = holdout_revenue(history, features.index, cutoff, horizon_days)
+    churn_predicted = np.zeros(len(features))
+    clv_predicted = np.zeros(len(features))
+    splits = StratifiedKFold(folds, shuffle=True, random_state=0).split(features, churned)
+    with threadpool_limits(limits=1):
+        for train, test in splits:
+            churn_model = ChurnModel().fit(features.iloc[train], churned.iloc[train])
+            churn_predicted[test] = churn_model.predict(features.iloc[test]).to_numpy()
+            clv_model = GradientBoostingClv().fit(features.iloc[train], revenue.iloc[train])
+            clv_predicted[test] = clv_model.predict(features.iloc[test]).to_numpy()
+    measured = {
+        ChurnModel.name: churn_metrics(churned, pd.Series(churn_predicted, index=features.index)),
+        GradientBoostingClv.name: revenue_metrics(
+            revenue, pd.Series(clv_predicted, index=features.index)),
+    }
+    return pd.DataFrame([(model_name, metric, value) for model_name, metrics in measured.items()
+                         for metric, value in metrics.items()],
+                        columns=["model_name", "metric", "value"])
+
+
 QUALITY_METRICS = ("roc_auc", "pr_auc", "top_decile_lift", "brier", "churn_rate", "mae", "rmse",
                    "spearman", "total_error", "unadjusted_total_error", "param_seasonal_index")
 
@@ -219,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cutoff", type=pd.Timestamp,
                         help="test cutoff; default: horizon days before the last order")
     parser.add_argument("--output-csv", type=Path, help="also write every model_metrics row here")
+    parser.add_argument("--in-window-ceiling", action="store_true",
+                        help="also print what the models reach trained on the test cutoff's own "
+                             "outcomes (5-fold cross-validation): the features' ceiling")
     args = parser.parse_args(argv)
     order_lines = _read_frame(args.order_lines_parquet, "order_lines")
     events = _read_frame(args.events_parquet, "events") if args.events_parquet else None
@@ -228,6 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         print(summary_table(metrics).round(3).to_string())
     if args.output_csv:
         metrics.to_csv(args.output_csv, index=False)
+    if args.in_window_ceiling:
+        ceiling = in_window_ceiling(order_lines, args.horizon_days, args.cutoff, events=events,
+                                    products=products)
+        print("\nTrained on the test cutoff's own outcomes (5-fold cross-validation; no deployed "
+              "model has them):")
+        print(ceiling.pivot_table(index="model_name", columns="metric", values="value",
+                                  sort=False).round(3).to_string())
     return 0
 
 

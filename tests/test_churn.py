@@ -164,3 +164,37 @@ def test_driver_attributions_equal_predicting_each_perturbed_copy():
         changed[group_columns] = model.medians_[group_columns].to_numpy()
         np.testing.assert_allclose(perturbed[group], vote.predict_proba(changed)[:, 1],
                                    atol=1e-12)
+
+
+def simulated_shop(customers: int, future_follows_past: bool, seed: int) -> pd.DataFrame:
+    """Order lines of customers with Poisson purchase rates from one a week to one a year, over
+    a year before 2024-01-01 and 90 days after it. With ``future_follows_past`` each customer
+    keeps their rate after the cutoff; otherwise every customer's rate after it is redrawn."""
+    rng = np.random.default_rng(seed)
+    cutoff = pd.Timestamp("2024-01-01")
+    rows = []
+    for customer in range(customers):
+        rate = np.exp(rng.uniform(np.log(1 / 365), np.log(1 / 7)))
+        after = rate if future_follows_past else np.exp(rng.uniform(np.log(1 / 365),
+                                                                   np.log(1 / 7)))
+        days = np.r_[-np.sort(rng.uniform(0, 365, rng.poisson(rate * 365) + 1)),
+                     rng.uniform(0, 90, rng.poisson(after * 90))]
+        rows += [(f"c{customer}", f"o{customer}_{i}", cutoff + pd.Timedelta(days=day))
+                 for i, day in enumerate(days)]
+    lines = pd.DataFrame(rows, columns=["customer_id", "order_id", "ordered_at"])
+    return lines.assign(product_id="p1", quantity=1, unit_price=10.0, line_amount=10.0,
+                        is_cancellation=False, source_system="test")
+
+
+@pytest.mark.parametrize("future_follows_past, churn_auc, clv_spearman",
+                         [(True, (0.75, 1.0), (0.6, 1.0)), (False, (0.35, 0.65), (-0.25, 0.25))])
+def test_in_window_ceiling_measures_the_signal_the_history_holds(future_follows_past, churn_auc,
+                                                                 clv_spearman):
+    from ml.evaluate_customer_models import in_window_ceiling
+
+    lines = simulated_shop(600, future_follows_past, seed=5)
+    ceiling = in_window_ceiling(lines, 90, pd.Timestamp("2024-01-01"), folds=3).set_index(
+        ["model_name", "metric"])["value"]
+    # a history that tells the future gives a high ceiling; one that does not, a coin's
+    assert churn_auc[0] < ceiling[("churn_gradient_boosting", "roc_auc")] < churn_auc[1]
+    assert clv_spearman[0] < ceiling[("clv_gradient_boosting", "spearman")] < clv_spearman[1]
