@@ -175,6 +175,21 @@ def test_als_is_deterministic():
     pd.testing.assert_frame_equal(first, second)
 
 
+def test_als_factors_do_not_depend_on_the_thread_count():
+    # enough customers and items that every thread solves many rows in each sweep
+    random = np.random.default_rng(3)
+    interactions = pd.DataFrame({
+        "customer_id": [f"c{i}" for i in random.integers(0, 3_000, 40_000)],
+        "product_id": [f"p{i}" for i in random.zipf(1.5, 40_000) % 500],
+        "weight": random.integers(1, 5, 40_000).astype(float),
+        "last_at": pd.Timestamp("2024-01-01")}).drop_duplicates(["customer_id", "product_id"])
+    fits = [ALSRecommender(factors=16, num_threads=threads).fit(interactions)
+            for threads in (1, 2, 4)]
+    for fit in fits[1:]:
+        np.testing.assert_array_equal(fit.user_factors_, fits[0].user_factors_)
+        np.testing.assert_array_equal(fit.item_factors_, fits[0].item_factors_)
+
+
 def test_als_started_from_an_older_fit_keeps_known_factors_and_learns_newcomers():
     shop = grouped_shop()
     older = ALSRecommender(factors=4).fit(purchase_interactions(shop[shop["customer_id"] != "c0"]))

@@ -9,7 +9,7 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from ml.recommenders.base import CELLS_PER_BATCH, DenseBlock, Recommender, ScoreBlock, \
-    dense_item_space
+    dense_item_space, worker_threads
 from ml.recommenders.interactions import InteractionMatrix
 from ml.recommenders.similarity import pruned_cosine, similar_items_from_sparse
 
@@ -17,8 +17,9 @@ from ml.recommenders.similarity import pruned_cosine, similar_items_from_sparse
 class ALSRecommender(Recommender):
     """Implicit ALS (Hu, Koren, Volinsky 2008): confidence ``1 + alpha * weight``.
 
-    ``num_threads=1`` by default because multi-threaded ALS updates are not bit-for-bit
-    reproducible; with a fixed ``random_state`` one thread gives the same factors every run.
+    ``num_threads`` defaults to :func:`~ml.recommenders.base.worker_threads`. Each sweep of implicit
+    solves every customer's factors independently of the other customers' (then every item's),
+    so with a fixed ``random_state`` the factors are the same bit for bit on any thread count.
 
     :meth:`starting_from` a model fitted on older data (the same shop a month earlier, say) starts
     from its factors and runs ``warm_iterations`` instead of ``iterations``: the factors of the
@@ -28,7 +29,7 @@ class ALSRecommender(Recommender):
     name = "als"
 
     def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 1.0,
-                 iterations: int = 15, random_state: int = 42, num_threads: int = 1,
+                 iterations: int = 15, random_state: int = 42, num_threads: int | None = None,
                  warm_iterations: int = 5):
         self.factors = factors
         self.regularization = regularization
@@ -52,7 +53,7 @@ class ALSRecommender(Recommender):
             model = AlternatingLeastSquares(
                 factors=self.factors, regularization=self.regularization, alpha=self.alpha,
                 iterations=self.iterations, random_state=self.random_state,
-                num_threads=self.num_threads)
+                num_threads=self.num_threads or worker_threads())
             if self.warm_start is not None:
                 model.iterations = self.warm_iterations
                 model.user_factors, model.item_factors = self._initial_factors(matrix)
