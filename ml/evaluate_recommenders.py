@@ -28,7 +28,7 @@ from ml.recommenders.buy_again import BuyAgainRecommender
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.ease import EASERecommender
 from ml.recommenders.hybrid import HybridRecommender
-from ml.recommenders.interactions import shop_interactions
+from ml.recommenders.interactions import EventLog, shop_interactions
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.popularity import PopularityRecommender
 
@@ -69,7 +69,7 @@ def judged_sample(truth: pd.DataFrame, max_customers: int = JUDGED_CUSTOMERS,
 def evaluate(order_lines: pd.DataFrame, products: pd.DataFrame,
              window_days: int = DEFAULT_WINDOW_DAYS,
              k_values: tuple[int, ...] = DEFAULT_K_VALUES,
-             events: pd.DataFrame | None = None,
+             events: pd.DataFrame | EventLog | None = None,
              max_judged: int = JUDGED_CUSTOMERS) -> pd.DataFrame:
     """Metrics of every model on the last ``window_days`` of ``order_lines`` (see ml.evaluation).
 

@@ -18,6 +18,7 @@ from ml.churn import fit_and_score_churn
 from ml.clv import fit_and_score_clv
 from ml.dbt_frames import SourceRows
 from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, CROSS_SELL_PARTNERS
+from ml.recommenders.interactions import EventLog
 from ml.evaluate_customer_models import validate
 from ml.features import EVENT_COLUMNS, OrderHistory, customer_features, order_histories
 from ml.model_registry import DataWindow, metric_rows, model_version
@@ -54,7 +55,7 @@ METRIC_TYPES = {"run_id": "str", "model_name": "str", "model_version": "str", "m
                 "test_start": "datetime64[us]", "test_end": "datetime64[us]",
                 "n_customers": "float64", "detail": "str"}
 
-SourceScorer = Callable[[str, pd.Timestamp, pd.DataFrame, pd.DataFrame | None], pd.DataFrame]
+SourceScorer = Callable[[str, pd.Timestamp, pd.DataFrame, EventLog | None], pd.DataFrame]
 
 
 def as_of_dates(customer_rfm: pd.DataFrame) -> dict[str, pd.Timestamp]:
@@ -96,6 +97,18 @@ def _source_events(events: pd.DataFrame | SourceRows | None, source: str,
     return rows if columns is None else rows[[c for c in rows.columns if c in columns]]
 
 
+def _source_event_log(events: pd.DataFrame | SourceRows | None, source: str) -> EventLog | None:
+    """The event log of ``source`` for the recommenders, None without events. From SourceRows
+    over DuckDB the rows stay in the warehouse, which sums them into interactions."""
+    if isinstance(events, SourceRows):
+        log = EventLog(events.left_in_duckdb(source))
+    elif events is None or not len(events):
+        return None
+    else:
+        log = EventLog(events.loc[events["source_system"] == source])
+    return log if len(log) else None
+
+
 def _by_source(mart: pd.DataFrame | SourceRows, table: str) -> SourceRows:
     return mart if isinstance(mart, SourceRows) else SourceRows(mart, table)
 
@@ -114,7 +127,7 @@ def _score_sources(order_lines: pd.DataFrame | SourceRows, customer_rfm: pd.Data
             lines = order_lines.of(source)
             yield (source, (as_of - pd.Timestamp(lines["ordered_at"].min())).days,
                    lines["customer_id"].nunique(),
-                   lambda: score(source, as_of, lines, _source_events(events, source)))
+                   lambda: score(source, as_of, lines, _source_event_log(events, source)))
             del lines  # before the next source's lines are read
 
     return _score_each(sources(), history_days, purpose)
@@ -292,7 +305,7 @@ RECOMMENDER_HISTORY_DAYS = 90
 def _catalogue_sources(order_lines: pd.DataFrame | SourceRows, products: pd.DataFrame,
                        customer_rfm: pd.DataFrame, events: pd.DataFrame | SourceRows | None,
                        history_days: int, purpose: str,
-                       score: Callable[[str, pd.DataFrame, pd.DataFrame, pd.DataFrame | None],
+                       score: Callable[[str, pd.DataFrame, pd.DataFrame, EventLog | None],
                                        pd.DataFrame]
                        ) -> tuple[list[pd.DataFrame], dict[str, str]]:
     """Like _score_sources, for models that also need a catalogue of `MIN_PRODUCTS` or more:

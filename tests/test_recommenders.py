@@ -12,7 +12,7 @@ from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.cross_sell import FrequentlyBoughtTogether
 from ml.recommenders.ease import EASERecommender
 from ml.recommenders.hybrid import HybridRecommender, fit_hybrid
-from ml.recommenders.interactions import (InteractionMatrix, event_interactions,
+from ml.recommenders.interactions import (EventLog, InteractionMatrix, event_interactions,
                                           purchase_interactions, shop_interactions)
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.outputs import REASON_POPULAR, REASON_REPEAT, customer_recommendations, \
@@ -118,6 +118,32 @@ def test_a_shop_with_an_event_log_learns_from_its_events_before_the_cut_off():
         {"customer_id": "c1", "product_id": "a", "weight": 10.0},
         {"customer_id": "c1", "product_id": "b", "weight": 1.0}]
     assert shop_interactions(lines, events.iloc[:0]).equals(purchase_interactions(lines))
+
+
+def test_duckdb_sums_an_event_log_into_the_same_interactions_as_pandas():
+    import duckdb
+
+    rng = np.random.default_rng(0)
+    events = activity([(f"c{rng.integers(30)}", f"p{rng.integers(40)}", int(rng.integers(20)),
+                        *rng.integers(0, 3, size=3)) for _ in range(500)])
+    events.loc[::7, "removes_from_cart"] = 1
+    events.loc[::11, ["views", "carts", "purchases"]] = 0  # a removal alone: no interaction
+    events.loc[5, "customer_id"] = None
+    connection = duckdb.connect()
+    connection.register("activity", events)
+    in_duckdb = EventLog(connection.table("activity"))
+    assert len(in_duckdb) == len(events)
+    for before in [None, START + pd.Timedelta(days=9, hours=6)]:
+        expected = shop_interactions(order_lines([]), events, before)
+        summed = in_duckdb.interactions(before)  # in no particular order
+        assert len(expected) and summed.dtypes.to_dict() == expected.dtypes.to_dict()
+        pd.testing.assert_frame_equal(
+            summed.sort_values(["customer_id", "product_id"], ignore_index=True), expected)
+        matrix, expected_matrix = (InteractionMatrix.from_frame(frame)
+                                   for frame in [summed, expected])
+        assert (matrix.weights != expected_matrix.weights).nnz == 0
+        assert (matrix.last_at != expected_matrix.last_at).nnz == 0
+        np.testing.assert_array_equal(matrix.weights.indices, expected_matrix.weights.indices)
 
 
 def test_a_missing_column_is_named():

@@ -14,7 +14,7 @@ from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, CROSS_SELL_PARTNERS, \
     FrequentlyBoughtTogether
 from ml.recommenders.hybrid import fit_hybrid
-from ml.recommenders.interactions import purchase_interactions, require_columns
+from ml.recommenders.interactions import EventLog, purchase_interactions, require_columns
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.similarity import SIMILAR_ITEM_COLUMNS
 
@@ -155,7 +155,7 @@ def product_similar_items(order_lines: pd.DataFrame, products: pd.DataFrame,
 
 
 def score_customer_recommendations(order_lines: pd.DataFrame, products: pd.DataFrame,
-                                   k: int = 10, events: pd.DataFrame | None = None,
+                                   k: int = 10, events: pd.DataFrame | EventLog | None = None,
                                    companions: pd.DataFrame | None = None) -> pd.DataFrame:
     """The served ``customer_recommendations``: the hybrid, tuned on the last 30 days, fitted on
     all purchases (or, with an event log, on the weighted events), for every customer with a
