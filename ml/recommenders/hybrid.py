@@ -26,7 +26,8 @@ item-kNN and popularity; ALS and content-based search the ``MAX_DENSE_ITEMS`` mo
 items, see ml.recommenders.base), and features are computed only for candidate pairs, so scoring
 is linear in customers. The classifiers are trained on the candidates of at most
 ``TUNING_CUSTOMERS`` validation customers, a sample drawn with ``random_state``. Components are
-fitted, and batches of customers scored, by several threads (see ml.recommenders.base.in_threads).
+fitted side by side (ALS after the others, on every core), and batches of customers scored side by
+side, by several threads (see ml.recommenders.base.in_threads).
 """
 
 import time
@@ -189,10 +190,15 @@ class HybridRecommender(Recommender):
                 model.fit(interactions)
             return time.perf_counter() - start
 
-        # the components are independent: fitted side by side, each on one thread
-        seconds = in_threads(fit, components.values())
+        # the components are independent: fitted side by side, each on one thread, but ALS, which
+        # solves on every core itself, goes alone after them (beside them its OpenMP threads
+        # oversubscribe the cores and wait on one another at every sweep)
+        side_by_side = [name for name in components if name != "als"]
+        seconds = dict(zip(side_by_side,
+                           in_threads(fit, [components[name] for name in side_by_side])))
+        seconds["als"] = fit(components["als"])
         self.components_ = components
-        self.component_fit_seconds_ = dict(zip(components, seconds))
+        self.component_fit_seconds_ = {name: seconds[name] for name in components}
         self.matrix_ = self.components_["buy_again"].matrix_
         self._item_features = item_features(self.matrix_)
         # the content model also knows unbought catalogue items: map its columns onto ours
