@@ -100,13 +100,10 @@ def _source_events(events: pd.DataFrame | SourceRows | None, source: str,
 def _source_event_log(events: pd.DataFrame | SourceRows | None, source: str) -> EventLog | None:
     """The event log of ``source`` for the recommenders, None without events. From SourceRows
     over DuckDB the rows stay in the warehouse, which sums them into interactions."""
-    if isinstance(events, SourceRows):
-        log = EventLog(events.left_in_duckdb(source))
-    elif events is None or not len(events):
-        return None
-    else:
-        log = EventLog(events.loc[events["source_system"] == source])
-    return log if len(log) else None
+    rows = (events.left_in_duckdb(source) if isinstance(events, SourceRows)
+            else _source_events(events, source))
+    log = None if rows is None else EventLog(rows)
+    return log if log is not None and len(log) else None
 
 
 def _by_source(mart: pd.DataFrame | SourceRows, table: str) -> SourceRows:

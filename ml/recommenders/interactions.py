@@ -96,11 +96,14 @@ class EventLog:
 
     def __init__(self, rows):
         self.rows = rows
+        self._row_count: int | None = None
 
     def __len__(self) -> int:
         if isinstance(self.rows, pd.DataFrame):
             return len(self.rows)
-        return self.rows.aggregate("count(*)").fetchall()[0][0]
+        if self._row_count is None:  # counted once: each count scans the mart
+            self._row_count = self.rows.aggregate("count(*)").fetchall()[0][0]
+        return self._row_count
 
     def interactions(self, before: pd.Timestamp | None = None,
                      event_weights: dict[str, float] | None = None) -> pd.DataFrame:
@@ -171,7 +174,9 @@ class InteractionMatrix:
         if item_ids is None:
             item_ids = product_ids
         else:
-            columns = pd.Index(item_ids).get_indexer(product_ids)[columns]
+            # a missing product id (code -1) stays -1 rather than wrap to the last product
+            columns = np.where(columns >= 0,
+                               pd.Index(item_ids).get_indexer(product_ids)[columns], -1)
         if (columns < 0).any():
             raise ValueError("interactions has product_id values outside the given item_ids; "
                              "pass a catalogue that contains every interacted product.")
