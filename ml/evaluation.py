@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ml.recommenders.interactions import purchase_interactions, require_columns
+from ml.recommenders.interactions import purchase_interactions, purchase_lines, require_columns
 
 DEFAULT_WINDOW_DAYS = 30
 DEFAULT_K_VALUES = (10, 20)
@@ -32,37 +32,48 @@ METRIC_NAMES = ("recall", "ndcg", "hit_rate", "coverage", "novelty")
 
 @dataclass(frozen=True)
 class TimeSplit:
-    """Order lines before ``test_start`` (train) and in ``[test_start, test_end)`` (test)."""
+    """Order lines before ``test_start`` (train) and in ``[test_start, test_end)`` (test).
 
-    train_lines: pd.DataFrame
-    test_lines: pd.DataFrame
+    The lines are cut from ``order_lines`` when asked for, not held: at tens of millions of lines
+    a copy of the training lines is gigabytes, and the recommenders need only the cut-off and the
+    truth (validation_split then cuts the same lines one window earlier)."""
+
+    order_lines: pd.DataFrame
     test_start: pd.Timestamp
     test_end: pd.Timestamp
+
+    @property
+    def train_lines(self) -> pd.DataFrame:
+        return self.order_lines[self._ordered_at() < self.test_start]
+
+    @property
+    def test_lines(self) -> pd.DataFrame:
+        ordered_at = self._ordered_at()
+        return self.order_lines[(ordered_at >= self.test_start) & (ordered_at < self.test_end)]
 
     def truth(self) -> pd.DataFrame:
         """customer_id, product_id bought in the test window by customers who bought before it."""
         test = purchase_interactions(self.test_lines)
-        train_customers = purchase_interactions(self.train_lines)["customer_id"].unique()
+        train_customers = purchase_lines(self.order_lines, self.test_start)["customer_id"].unique()
         judged = test[test["customer_id"].isin(train_customers)]
         return judged[["customer_id", "product_id"]].reset_index(drop=True)
+
+    def _ordered_at(self) -> pd.Series:
+        return pd.to_datetime(self.order_lines["ordered_at"])
 
 
 def time_split(order_lines: pd.DataFrame, window_days: int = DEFAULT_WINDOW_DAYS,
                end: pd.Timestamp | None = None) -> TimeSplit:
     """Split at ``end - window_days``; ``end`` defaults to midnight after the last order's day."""
     require_columns(order_lines, ["ordered_at"], "order_lines")
-    ordered_at = pd.to_datetime(order_lines["ordered_at"])
     if end is None:
-        end = ordered_at.max().normalize() + pd.Timedelta(days=1)
-    start = end - pd.Timedelta(days=window_days)
-    return TimeSplit(train_lines=order_lines[ordered_at < start],
-                     test_lines=order_lines[(ordered_at >= start) & (ordered_at < end)],
-                     test_start=start, test_end=end)
+        end = pd.to_datetime(order_lines["ordered_at"]).max().normalize() + pd.Timedelta(days=1)
+    return TimeSplit(order_lines, test_start=end - pd.Timedelta(days=window_days), test_end=end)
 
 
 def validation_split(split: TimeSplit, window_days: int = DEFAULT_WINDOW_DAYS) -> TimeSplit:
     """The same split one window earlier, inside the training data: what models are tuned on."""
-    return time_split(split.train_lines, window_days, end=split.test_start)
+    return time_split(split.order_lines, window_days, end=split.test_start)
 
 
 def drop_known_pairs(frame: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:

@@ -378,7 +378,7 @@ def recommender_metrics(order_lines: pd.DataFrame | SourceRows, products: pd.Dat
     def score(source, lines, catalogue, source_events):
         metrics = evaluate_recommenders(lines, catalogue, events=source_events)
         split = time_split(lines)
-        return recommender_metric_rows(metrics, source, split.train_lines["ordered_at"].min(),
+        return recommender_metric_rows(metrics, source, lines["ordered_at"].min(),
                                        split.test_start, split.test_end)
 
     frames, skipped = _catalogue_sources(order_lines, products, customer_rfm, events,

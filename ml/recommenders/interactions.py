@@ -36,17 +36,24 @@ def require_columns(frame: pd.DataFrame, columns: tuple[str, ...] | list[str],
         )
 
 
-def purchase_interactions(order_lines: pd.DataFrame) -> pd.DataFrame:
-    """Interactions from ``order_lines``: per customer and product, the number of distinct invoices.
-
-    Guest orders (no customer id) and cancellations are left out.
-    """
+def purchase_lines(order_lines: pd.DataFrame, before: pd.Timestamp | None = None
+                   ) -> pd.DataFrame:
+    """The lines of ``order_lines`` that count as purchases (ordered before ``before``, when
+    given): not guest orders (no customer id), not cancellations. Only the four columns the
+    interactions group are copied: a copy of every column of a big shop's lines is gigabytes."""
     require_columns(order_lines, ["customer_id", "order_id", "product_id", "ordered_at",
                                   "is_cancellation"], "order_lines")
-    # only the four columns grouped: a copy of every column of a big shop's lines is gigabytes
-    purchases = order_lines.loc[order_lines["customer_id"].notna()
-                                & ~order_lines["is_cancellation"].astype(bool),
-                                ["customer_id", "product_id", "order_id", "ordered_at"]]
+    kept = order_lines["customer_id"].notna() & ~order_lines["is_cancellation"].astype(bool)
+    if before is not None:
+        kept &= order_lines["ordered_at"] < before
+    return order_lines.loc[kept, ["customer_id", "product_id", "order_id", "ordered_at"]]
+
+
+def purchase_interactions(order_lines: pd.DataFrame, before: pd.Timestamp | None = None
+                          ) -> pd.DataFrame:
+    """Interactions from ``order_lines`` (those ordered before ``before``, when given): per
+    customer and product, the number of distinct invoices of :func:`purchase_lines`."""
+    purchases = purchase_lines(order_lines, before)
     grouped = purchases.groupby(["customer_id", "product_id"], sort=True).agg(
         weight=("order_id", "nunique"), last_at=("ordered_at", "max"))
     interactions = grouped.reset_index()
@@ -144,8 +151,7 @@ def shop_interactions(order_lines: pd.DataFrame, events: pd.DataFrame | EventLog
         events = EventLog(events)
     if events is not None and len(events):
         return events.interactions(before)
-    lines = order_lines if before is None else order_lines[order_lines["ordered_at"] < before]
-    return purchase_interactions(lines)
+    return purchase_interactions(order_lines, before)
 
 
 @dataclass(frozen=True)
