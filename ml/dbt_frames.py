@@ -1,6 +1,8 @@
 """What a dbt Python model's `dbt.ref()` returns, as a pandas DataFrame, on any adapter."""
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # The key of each mart the scoring models read. Engines return rows in no fixed order (DuckDB
 # scans in parallel), and several models depend on row order (k-means seeding, tie-breaks in
@@ -14,6 +16,11 @@ MART_KEYS = {
     "dim_customer_profiles": ("customer_id",),
     "product_cross_sell": ("source_system", "product_id", "other_product_id"),
 }
+# Marts the warehouse writes in the order of their (one-column) key, on DuckDB, whose scans keep
+# insertion order: read as stored, and sorted only if the rows do not come in key order. At 42M
+# events one source's 22.6M order lines read sorted took 35 s and peaked at 9.3 GB, read as
+# stored 7 s and 6.5 GB; fct_order_lines sorts them once per build, in about 20 s.
+STORED_IN_KEY_ORDER = {"fct_order_lines"}
 # The columns the models use, where a mart has many more: at tens of millions of rows every
 # column left in the database is memory the Python models never hold.
 MODEL_COLUMNS = {
@@ -32,19 +39,41 @@ def to_pandas(relation, table: str) -> pd.DataFrame:
         ordered = relation.sort_values(key, kind="stable", ignore_index=True)
         return ordered[columns] if columns else ordered
     if hasattr(relation, "arrow"):
+        if table in STORED_IN_KEY_ORDER:
+            stored = _duckdb_arrow(relation.select(*dict.fromkeys([*key, *columns]))
+                                   if columns else relation)
+            if _ascending(stored.column(key[0])):
+                kept = columns or stored.column_names
+                return _arrow_to_pandas(stored.select(kept))
+            del stored
         ordered = relation.order(", ".join(key))
         return duckdb_to_pandas(ordered.select(*columns) if columns else ordered)
     ordered = relation.orderBy(*key)
     return (ordered.select(*columns) if columns else ordered).toPandas()
 
 
+def _ascending(column: pa.ChunkedArray) -> bool:
+    """Whether ``column`` has no null and never decreases (checked in Arrow, without a copy)."""
+    if column.null_count or len(column) < 2:
+        return column.null_count == 0
+    neighbours = pc.less_equal(column.slice(0, len(column) - 1), column.slice(1))
+    return pc.all(neighbours).as_py()
+
+
 def duckdb_to_pandas(relation) -> pd.DataFrame:
     """A DuckDB relation's rows as a pandas DataFrame, through Arrow: half the peak memory of
     .df() and twice as fast on wide string columns; dates as datetime64, not one Python object
     per cell."""
+    return _arrow_to_pandas(_duckdb_arrow(relation))
+
+
+def _duckdb_arrow(relation) -> pa.Table:
     arrow = relation.arrow()
     # DuckDB 2 returns a record batch reader; earlier versions a table
-    table = arrow.read_all() if hasattr(arrow, "read_all") else arrow
+    return arrow.read_all() if hasattr(arrow, "read_all") else arrow
+
+
+def _arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(date_as_object=False)
 
 

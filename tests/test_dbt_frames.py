@@ -43,3 +43,15 @@ def test_source_rows_read_one_source_as_the_whole_mart_would_give_it(order_lines
         read = SourceRows(relation, "fct_order_lines").of(source)
         pd.testing.assert_frame_equal(read, expected, check_dtype=False)
     assert SourceRows(relation, "fct_order_lines").of("elsewhere").empty
+
+
+def test_a_mart_stored_in_key_order_is_read_as_stored_and_one_stored_otherwise_is_sorted(
+        order_lines):
+    connection = duckdb.connect()
+    connection.register("order_lines_frame", order_lines)
+    expected = to_pandas(order_lines, "fct_order_lines")
+    for order in ["order_line_id", "order_line_id desc"]:
+        connection.execute("create or replace table lines as "
+                           f"select * from order_lines_frame order by {order}")
+        read = to_pandas(connection.table("lines"), "fct_order_lines")
+        pd.testing.assert_frame_equal(read, expected, check_dtype=False)

@@ -4,10 +4,13 @@ generate, build (SQL and scoring) and report."""
 import json
 import shutil
 
+import duckdb
 import pytest
 from warehouse_helpers import query, shop_home, validate_shop
 
+from ml import paths
 from ml.build import run_dbt
+from ml.dbt_frames import duckdb_to_pandas
 from ml.cli import main
 
 SOURCES = ["customer_profiles", "events", "online_retail_ii"]
@@ -54,6 +57,20 @@ def test_cancellations_guests_and_funnels_survive_into_the_marts(generated_shop)
     stages = {stage for (stage,) in query(generated_shop, "select distinct funnel_stage from fct_sessions")}
     assert cancellations > 0 and guests > 0
     assert stages == {"view", "cart", "purchase"}
+
+
+def test_order_lines_are_stored_in_key_order_so_the_models_read_them_without_a_sort(
+        generated_shop):
+    with shop_home(generated_shop):
+        connection = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+    try:
+        lines = connection.table("fct_order_lines")
+        for source in SOURCES[1:]:  # both sources with order lines, as SourceRows reads them
+            ids = duckdb_to_pandas(lines.filter(f"source_system = '{source}'")
+                                   .select("order_line_id"))["order_line_id"]
+            assert len(ids) > 0 and ids.is_monotonic_increasing
+    finally:
+        connection.close()
 
 
 def test_every_rfm_segment_is_named(generated_shop):

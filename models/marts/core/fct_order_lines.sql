@@ -121,3 +121,8 @@ select
     customer_id is null as is_guest
 
 from unioned
+{% if target.type == 'duckdb' %}
+-- stored in key order: DuckDB scans keep insertion order, so the Python models read the lines
+-- already sorted (ml/dbt_frames.py), instead of each sorting tens of millions of them again
+order by order_line_id
+{% endif %}
