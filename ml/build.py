@@ -66,6 +66,7 @@ def run_dbt(arguments: list[str], log_name: str, warehouse: Path | None = None,
     home = paths.home()
     (home / "logs").mkdir(parents=True, exist_ok=True)
     paths.warehouse_path().parent.mkdir(parents=True, exist_ok=True)
+    forget_parse_of_another_checkout(home / "target")
     log_path = home / "logs" / log_name
     with open(log_path, "w") as log:
         process = subprocess.run(
@@ -74,6 +75,19 @@ def run_dbt(arguments: list[str], log_name: str, warehouse: Path | None = None,
             stderr=subprocess.STDOUT, pass_fds=pass_fds,
         )
     return process.returncode, log_path
+
+
+def forget_parse_of_another_checkout(target: Path) -> None:
+    """Drop dbt's partial-parse cache in ``target`` when another checkout of the project wrote
+    it. The cache keeps the absolute paths of the checkout that parsed the project, and dbt does
+    not notice a shop built from another one: its seeds were then loaded from the old checkout's
+    files, or failed once those were gone."""
+    marker = target / "parsed_project_dir"
+    project = str(paths.PROJECT_DIR)
+    if not marker.exists() or marker.read_text() != project:
+        (target / "partial_parse.msgpack").unlink(missing_ok=True)
+        target.mkdir(parents=True, exist_ok=True)
+        marker.write_text(project)
 
 
 def build(extra_arguments: list[str] | None = None) -> BuildResult:

@@ -18,7 +18,7 @@ from bad_inputs.cases import CORPUS_DIR
 from warehouse_helpers import shop_home
 
 from ml import paths
-from ml.build import build
+from ml.build import build, run_dbt
 from ml.cli import main
 from ml.publish import building_path, wal_path
 
@@ -101,13 +101,19 @@ def start_reader(warehouse: Path, work: Path, name: str, mode: str) -> tuple[sub
     return process, ready
 
 
-def copy_of_the_project_with_a_failing_test(destination: Path) -> Path:
+def copy_of_the_project(destination: Path) -> Path:
+    """The dbt project's files, copied to ``destination`` (another checkout, as dbt sees it)."""
     def outside_dbt(folder: str, names: list[str]) -> set[str]:
         if Path(folder) != paths.PROJECT_DIR:
             return set()
         return {name for name in names if name not in DBT_PROJECT_FILES}
 
     shutil.copytree(paths.PROJECT_DIR, destination, ignore=outside_dbt)
+    return destination
+
+
+def copy_of_the_project_with_a_failing_test(destination: Path) -> Path:
+    copy_of_the_project(destination)
     failing_test = destination / "tests" / "dbt" / "every_invoice_line_is_rejected.sql"
     failing_test.parent.mkdir(parents=True)
     # fails on any shop with invoices, right after the first staging model is built
@@ -240,3 +246,16 @@ def test_readers_keep_working_through_killed_builds_and_the_rebuild_that_recover
     finally:
         connection.close()
     assert "half_written" not in tables and "fct_orders" in tables
+
+
+def test_a_shop_built_from_a_checkout_since_removed_builds_from_another(tmp_path, monkeypatch):
+    # dbt's partial-parse cache in the shop's target/ holds the absolute paths of the checkout
+    # that wrote it; built from another checkout, the seeds were read from the removed one
+    checkout = copy_of_the_project(tmp_path / "checkout")
+    with shop_home(tmp_path / "shop"):
+        monkeypatch.setattr(paths, "PROJECT_DIR", checkout)
+        assert run_dbt(["seed"], "seed.log")[0] == 0
+        shutil.rmtree(checkout)
+        monkeypatch.undo()
+        code, log = run_dbt(["seed"], "seed.log")
+    assert code == 0, log.read_text()[-3000:]
