@@ -29,12 +29,12 @@ MODEL_COLUMNS = {
 }
 
 
-def to_pandas(relation, table: str) -> pd.DataFrame:
-    """`relation` sorted by `table`'s key, with only the columns the models use: a DuckDB
-    relation (dbt-duckdb), a Spark DataFrame (Databricks) or a pandas DataFrame (`globalshop
-    score`)."""
+def to_pandas(relation, table: str, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """`relation` sorted by `table`'s key, with only the columns the models use (or only
+    ``columns``): a DuckDB relation (dbt-duckdb), a Spark DataFrame (Databricks) or a pandas
+    DataFrame (`globalshop score`)."""
     key = list(MART_KEYS[table])
-    columns = list(MODEL_COLUMNS.get(table, ()))
+    columns = list(MODEL_COLUMNS.get(table, ()) if columns is None else columns)
     if isinstance(relation, pd.DataFrame):
         ordered = relation.sort_values(key, kind="stable", ignore_index=True)
         return ordered[columns] if columns else ordered
@@ -81,20 +81,26 @@ class SourceRows:
     """A mart read one shop source at a time: `of(source)` is `to_pandas` of the rows whose
     `source_system` is `source`, the filter pushed down to the engine. A model that scores each
     source on its own then holds one source's rows, not the whole mart beside a copy of one
-    source's share of it (at 10M events the marts the recommenders read are 1.9 GB in pandas)."""
+    source's share of it (at 10M events the marts the recommenders read are 1.9 GB in pandas).
+    ``columns`` narrows the columns read (default: every column the models use)."""
 
-    def __init__(self, relation, table: str):
+    def __init__(self, relation, table: str, columns: tuple[str, ...] | None = None):
         self.relation = relation
         self.table = table
+        self.columns = columns
 
     def of(self, source: str) -> pd.DataFrame:
-        return to_pandas(self._filtered(source), self.table)
+        return to_pandas(self._filtered(source), self.table, self.columns)
+
+    def only(self, columns: tuple[str, ...]) -> "SourceRows":
+        """The same rows, read with only ``columns``."""
+        return SourceRows(self.relation, self.table, columns)
 
     def left_in_duckdb(self, source: str):
         """The rows of ``source`` as a DuckDB relation, not read yet (for a model that has DuckDB
         aggregate them); a pandas DataFrame, as :meth:`of`, on any other engine."""
         rows = self._filtered(source)
-        return rows if hasattr(rows, "arrow") else to_pandas(rows, self.table)
+        return rows if hasattr(rows, "arrow") else to_pandas(rows, self.table, self.columns)
 
     def _filtered(self, source: str):
         relation = self.relation

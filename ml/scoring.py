@@ -18,7 +18,7 @@ from ml.churn import fit_and_score_churn
 from ml.clv import fit_and_score_clv
 from ml.dbt_frames import SourceRows
 from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, CROSS_SELL_PARTNERS
-from ml.recommenders.interactions import EventLog
+from ml.recommenders.interactions import ORDER_LINE_COLUMNS, EventLog
 from ml.evaluate_customer_models import validate
 from ml.features import EVENT_COLUMNS, OrderHistory, customer_features, order_histories
 from ml.model_registry import DataWindow, metric_rows, model_version
@@ -307,7 +307,10 @@ def _catalogue_sources(order_lines: pd.DataFrame | SourceRows, products: pd.Data
                        ) -> tuple[list[pd.DataFrame], dict[str, str]]:
     """Like _score_sources, for models that also need a catalogue of `MIN_PRODUCTS` or more:
     `score(source, lines, catalogue, events)`. The order lines and events are frames or, from a
-    dbt Python model, SourceRows over the marts (read one source at a time)."""
+    dbt Python model, SourceRows over the marts (read one source at a time), of which only the
+    columns the recommenders use are read."""
+    order_lines = _by_source(order_lines, "fct_order_lines").only(ORDER_LINE_COLUMNS)
+
     def score_source(source, as_of, lines, source_events):
         catalogue = products[products["source_system"] == source]
         if lines["product_id"].nunique() < MIN_PRODUCTS:

@@ -55,3 +55,13 @@ def test_a_mart_stored_in_key_order_is_read_as_stored_and_one_stored_otherwise_i
                            f"select * from order_lines_frame order by {order}")
         read = to_pandas(connection.table("lines"), "fct_order_lines")
         pd.testing.assert_frame_equal(read, expected, check_dtype=False)
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_source_rows_can_read_fewer_columns(order_lines, engine):
+    connection = duckdb.connect()
+    connection.register("order_lines_frame", order_lines)
+    relation = (order_lines if engine == "pandas"
+                else connection.sql("select * from order_lines_frame"))
+    read = SourceRows(relation, "fct_order_lines").only(("order_id", "product_id")).of("shop")
+    assert read.to_dict("list") == {"order_id": ["o2", "o3"], "product_id": ["p2", "p1"]}

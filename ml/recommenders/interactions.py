@@ -15,6 +15,9 @@ from scipy import sparse
 from ml.dbt_frames import duckdb_to_pandas
 
 INTERACTION_COLUMNS = ("customer_id", "product_id", "weight", "last_at")
+# The columns of fct_order_lines the recommenders read (of a big shop's lines, the others are
+# gigabytes in pandas for nothing)
+ORDER_LINE_COLUMNS = ("customer_id", "order_id", "product_id", "ordered_at", "is_cancellation")
 
 # Confidence of each event type in the event log: a purchase says more than a cart, a cart more
 # than a view. A removal from the cart carries no positive signal.
@@ -41,8 +44,7 @@ def purchase_lines(order_lines: pd.DataFrame, before: pd.Timestamp | None = None
     """The lines of ``order_lines`` that count as purchases (ordered before ``before``, when
     given): not guest orders (no customer id), not cancellations. Only the four columns the
     interactions group are copied: a copy of every column of a big shop's lines is gigabytes."""
-    require_columns(order_lines, ["customer_id", "order_id", "product_id", "ordered_at",
-                                  "is_cancellation"], "order_lines")
+    require_columns(order_lines, ORDER_LINE_COLUMNS, "order_lines")
     kept = order_lines["customer_id"].notna() & ~order_lines["is_cancellation"].astype(bool)
     if before is not None:
         kept &= order_lines["ordered_at"] < before
