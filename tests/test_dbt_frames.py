@@ -25,6 +25,15 @@ def order_lines() -> pd.DataFrame:
     })
 
 
+def mart_on(engine: str, order_lines: pd.DataFrame):
+    """The order lines as the engine's relation: the frame itself, or a DuckDB relation over it."""
+    if engine == "pandas":
+        return order_lines
+    connection = duckdb.connect()
+    connection.register("order_lines_frame", order_lines)
+    return connection.sql("select * from order_lines_frame")
+
+
 def test_a_mart_is_read_sorted_by_its_key_with_the_columns_the_models_use(order_lines):
     frame = to_pandas(order_lines, "fct_order_lines")
     assert list(frame.columns) == list(MODEL_COLUMNS["fct_order_lines"])
@@ -33,10 +42,7 @@ def test_a_mart_is_read_sorted_by_its_key_with_the_columns_the_models_use(order_
 
 @pytest.mark.parametrize("engine", ["pandas", "duckdb"])
 def test_source_rows_read_one_source_as_the_whole_mart_would_give_it(order_lines, engine):
-    connection = duckdb.connect()
-    connection.register("order_lines_frame", order_lines)
-    relation = (order_lines if engine == "pandas"
-                else connection.sql("select * from order_lines_frame"))
+    relation = mart_on(engine, order_lines)
     whole = to_pandas(order_lines, "fct_order_lines")
     for source in ["shop", "o'shop"]:
         expected = whole[whole["source_system"] == source].reset_index(drop=True)
@@ -59,9 +65,6 @@ def test_a_mart_stored_in_key_order_is_read_as_stored_and_one_stored_otherwise_i
 
 @pytest.mark.parametrize("engine", ["pandas", "duckdb"])
 def test_source_rows_can_read_fewer_columns(order_lines, engine):
-    connection = duckdb.connect()
-    connection.register("order_lines_frame", order_lines)
-    relation = (order_lines if engine == "pandas"
-                else connection.sql("select * from order_lines_frame"))
+    relation = mart_on(engine, order_lines)
     read = SourceRows(relation, "fct_order_lines").only(("order_id", "product_id")).of("shop")
     assert read.to_dict("list") == {"order_id": ["o2", "o3"], "product_id": ["p2", "p1"]}
