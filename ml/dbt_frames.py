@@ -19,7 +19,7 @@ MART_KEYS = {
 # Marts the warehouse writes in the order of their (one-column) key, on DuckDB, whose scans keep
 # insertion order: read as stored, and sorted only if the rows do not come in key order. At 42M
 # events one source's 22.6M order lines read sorted took 35 s and peaked at 9.3 GB, read as
-# stored 7 s and 6.5 GB; fct_order_lines sorts them once per build, in about 20 s.
+# stored 6 s and 6.5 GB; fct_order_lines sorts them once per build, in about 20 s.
 STORED_IN_KEY_ORDER = {"fct_order_lines"}
 # The columns the models use, where a mart has many more: at tens of millions of rows every
 # column left in the database is memory the Python models never hold.
