@@ -261,24 +261,32 @@ def test_content_based_serves_a_product_nobody_bought():
 
 # scoring at scale: sparse top-k, bounded dense item space
 
-def test_sparse_top_k_matches_the_dense_top_k():
+def best_first(values: np.ndarray, k: int) -> list[tuple[int, int, float]]:
+    """(row, column, value) of each row's k best finite values, sorted the slow, obvious way."""
+    return [(row, column, float(values[row, column])) for row in range(len(values))
+            for column in sorted(np.flatnonzero(np.isfinite(values[row])),
+                                 key=lambda column: (-values[row, column], column))[:k]]
+
+
+@pytest.mark.parametrize("k", [1, 6, 40])
+def test_sparse_and_dense_top_k_keep_the_best_values_and_break_ties_by_lower_column(k):
     from scipy import sparse
 
-    from ml.recommenders.base import top_k_csr, top_k_indices
+    from ml.recommenders.base import top_k_csr, top_k_dense
 
-    random = np.random.default_rng(0)
-    dense = random.random((40, 300)).astype(np.float32)
+    random = np.random.default_rng(k)
+    dense = np.round(random.random((60, 300)) * 20).astype(np.float32)  # many ties
     dense[random.random(dense.shape) < 0.8] = 0
     dense[5] = 0  # a row with nothing stored
-    dense[7, :4] = 1.0  # ties go to the lower column
-    positions, columns, scores = top_k_csr(sparse.csr_matrix(dense), 6)
-    masked = np.where(dense > 0, dense, -np.inf)
-    expected = top_k_indices(masked, 6)
-    for row in range(len(dense)):
-        finite = np.isfinite(np.take_along_axis(masked[row], expected[row], axis=0))
-        assert columns[positions == row].tolist() == expected[row][finite].tolist()
-    assert np.all(np.diff(positions) >= 0)
-    assert columns[positions == 7][:4].tolist() == [0, 1, 2, 3]
+    dense[7, :4] = 21.0  # ties at the top
+    dense[8] = 3.0  # a row that is one tie
+    dense[9, 250:] = 22.0  # the best values all sit in the last columns
+    dense[10, 1::2] = 0  # a row with fewer stored values than wanted, for the largest k
+    dense[10, 0::2] = np.where(np.arange(150) < 20, 5.0, 0)
+    expected = best_first(np.where(dense > 0, dense, -np.inf), k)
+    for positions, columns, scores in (top_k_csr(sparse.csr_matrix(dense), k),
+                                       top_k_dense(np.where(dense > 0, dense, -np.inf), k)):
+        assert list(zip(positions.tolist(), columns.tolist(), scores.tolist())) == expected
 
 
 def test_dense_models_search_the_most_interacted_items_but_score_every_item(monkeypatch):

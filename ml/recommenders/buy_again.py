@@ -25,4 +25,4 @@ class BuyAgainRecommender(Recommender):
         self.scores_ = scores.astype(np.float32)
 
     def score_block(self, rows: np.ndarray) -> ScoreBlock:
-        return SparseBlock(self.scores_[rows], missing=-np.inf)
+        return SparseBlock(self.scores_[rows])
