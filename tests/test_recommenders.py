@@ -146,6 +146,25 @@ def test_duckdb_sums_an_event_log_into_the_same_interactions_as_pandas():
         np.testing.assert_array_equal(matrix.weights.indices, expected_matrix.weights.indices)
 
 
+def test_a_matrix_moved_onto_a_catalogue_keeps_every_interaction_at_its_product():
+    interactions = purchase_interactions(grouped_shop())
+    matrix = InteractionMatrix.from_frame(interactions)
+    catalogue = np.sort(np.r_[matrix.item_ids, ["a-never-bought", "zz-never-bought"]])
+    moved = matrix.on_items(catalogue)
+
+    def triples(m: InteractionMatrix) -> set[tuple[str, str, float, float]]:
+        weights, last_at = m.weights.tocoo(), m.last_at.tocoo()
+        assert np.array_equal(weights.col, last_at.col)
+        return set(zip(m.customer_ids[weights.row], m.item_ids[weights.col], weights.data,
+                       last_at.data))
+
+    assert moved.weights.shape == (len(matrix.customer_ids), len(catalogue))
+    assert triples(moved) == triples(matrix)
+    assert moved.weights.has_canonical_format
+    with pytest.raises(ValueError, match="outside the given item_ids"):
+        matrix.on_items(catalogue[1:][catalogue[1:] != matrix.item_ids[0]])
+
+
 def test_a_missing_column_is_named():
     with pytest.raises(ValueError, match="order_lines is missing column.*ordered_at"):
         purchase_interactions(order_lines([("c1", ["a"])]).drop(columns="ordered_at"))

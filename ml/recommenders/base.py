@@ -146,17 +146,18 @@ class Recommender(ABC):
 
     def fit(self, interactions: pd.DataFrame) -> Self:
         """Fit on an interactions frame (customer_id, product_id, weight, last_at)."""
-        return self.fit_matrix(
-            InteractionMatrix.from_frame(interactions, self._item_space(interactions)))
+        return self.fit_matrix(InteractionMatrix.from_frame(interactions))
 
     def fit_matrix(self, matrix: InteractionMatrix) -> Self:
-        """Fit on an interaction matrix already built (shared by models with one item space)."""
-        self.matrix_ = matrix
+        """Fit on an interaction matrix already built (one matrix serves several models)."""
+        items = self._item_space(matrix.item_ids)
+        self.matrix_ = matrix if items is None else matrix.on_items(items)
         self._fit(self.matrix_)
         return self
 
-    def _item_space(self, interactions: pd.DataFrame) -> np.ndarray | None:
-        """The items the model can recommend; None means those in the interactions."""
+    def _item_space(self, interacted_items: np.ndarray) -> np.ndarray | None:
+        """The items the model can recommend (sorted), given the sorted ids of those interacted
+        with; None means those."""
         return None
 
     @abstractmethod

@@ -48,10 +48,8 @@ class ContentBasedRecommender(Recommender):
         require_columns(products, PRODUCT_COLUMNS, "products")
         self.products = products.drop_duplicates("product_id")
 
-    def _item_space(self, interactions: pd.DataFrame) -> np.ndarray:
-        catalogue = pd.unique(pd.concat([self.products["product_id"], interactions["product_id"]],
-                                        ignore_index=True))
-        return np.sort(np.asarray(catalogue, dtype=object))
+    def _item_space(self, interacted_items: np.ndarray) -> np.ndarray:
+        return np.union1d(self.products["product_id"].to_numpy(dtype=object), interacted_items)
 
     def _fit(self, matrix: InteractionMatrix) -> None:
         texts = (product_text(self.products).set_axis(self.products["product_id"])

@@ -179,15 +179,12 @@ class HybridRecommender(Recommender):
         components = self._new_components()
         if warm_start is not None:
             components["als"].starting_from(warm_start)
-        # the matrix of every component whose items are those interacted with
+        # one matrix for every component (the content model sees it over its whole catalogue)
         shared = InteractionMatrix.from_frame(interactions)
 
         def fit(model: Recommender) -> float:
             start = time.perf_counter()
-            if type(model)._item_space is Recommender._item_space:
-                model.fit_matrix(shared)
-            else:
-                model.fit(interactions)
+            model.fit_matrix(shared)
             return time.perf_counter() - start
 
         # the components are independent: fitted side by side, each on one thread, but ALS, which

@@ -167,10 +167,9 @@ class InteractionMatrix:
     reference_time: pd.Timestamp  # the latest interaction in the data
 
     @classmethod
-    def from_frame(cls, interactions: pd.DataFrame,
-                   item_ids: np.ndarray | None = None) -> "InteractionMatrix":
-        """Build the matrix; ``item_ids`` fixes the column space (e.g. the whole catalogue). The
-        rows of ``interactions`` may come in any order: the matrix is the same (canonical CSR)."""
+    def from_frame(cls, interactions: pd.DataFrame) -> "InteractionMatrix":
+        """Build the matrix over the interacted items. The rows of ``interactions`` may come in any
+        order: the matrix is the same (canonical CSR)."""
         require_columns(interactions, INTERACTION_COLUMNS, "interactions")
         if interactions.empty:
             raise ValueError("interactions is empty: there is nothing to fit a recommender on; "
@@ -178,16 +177,9 @@ class InteractionMatrix:
         # factorized, not looked up row by row: at 42M events a lookup per row turns 39M id
         # strings into Python objects, in no cache-friendly order when DuckDB summed the rows
         rows, customer_ids = pd.factorize(interactions["customer_id"], sort=True)
-        columns, product_ids = pd.factorize(interactions["product_id"], sort=True)
-        if item_ids is None:
-            item_ids = product_ids
-        else:
-            # a missing product id (code -1) stays -1 rather than wrap to the last product
-            columns = np.where(columns >= 0,
-                               pd.Index(item_ids).get_indexer(product_ids)[columns], -1)
-        if (columns < 0).any():
-            raise ValueError("interactions has product_id values outside the given item_ids; "
-                             "pass a catalogue that contains every interacted product.")
+        columns, item_ids = pd.factorize(interactions["product_id"], sort=True)
+        if (rows < 0).any() or (columns < 0).any():
+            raise ValueError("interactions has missing customer_id or product_id values.")
         reference_time = pd.Timestamp(interactions["last_at"].max())
         # stored as age + 1 so that an interaction on the last day is not an implicit zero
         age = reference_time - pd.to_datetime(interactions["last_at"])
@@ -199,6 +191,22 @@ class InteractionMatrix:
                                     shape=shape)
         return cls(np.asarray(customer_ids, dtype=object), np.asarray(item_ids, dtype=object),
                    weights, last_at, reference_time)
+
+    def on_items(self, item_ids: np.ndarray) -> "InteractionMatrix":
+        """The same interactions over the columns ``item_ids`` (sorted, and holding every item of
+        this matrix: a whole catalogue, say). The matrices share their stored values."""
+        columns = pd.Index(item_ids).get_indexer(self.item_ids)
+        if (columns < 0).any():
+            raise ValueError("interactions has product_id values outside the given item_ids; "
+                             "pass a catalogue that contains every interacted product.")
+
+        def moved(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+            # sorted ids on both sides: each row's columns stay in order (canonical CSR)
+            return sparse.csr_matrix((matrix.data, columns[matrix.indices], matrix.indptr),
+                                     shape=(matrix.shape[0], len(item_ids)))
+
+        return InteractionMatrix(self.customer_ids, np.asarray(item_ids, dtype=object),
+                                 moved(self.weights), moved(self.last_at), self.reference_time)
 
     def rows_of(self, customer_ids: np.ndarray) -> np.ndarray:
         """Row index of each customer id, -1 for customers the matrix has never seen."""
