@@ -304,7 +304,8 @@ def test_sparse_and_dense_top_k_keep_the_best_values_and_break_ties_by_lower_col
     dense[10, 0::2] = np.where(np.arange(150) < 20, 5.0, 0)
     expected = best_first(np.where(dense > 0, dense, -np.inf), k)
     for positions, columns, scores in (top_k_csr(sparse.csr_matrix(dense), k),
-                                       top_k_dense(np.where(dense > 0, dense, -np.inf), k)):
+                                       top_k_dense(np.where(dense > 0, dense, -np.inf), k),
+                                       top_k_dense(dense, k, above=0.0)):
         assert list(zip(positions.tolist(), columns.tolist(), scores.tolist())) == expected
 
 

@@ -61,15 +61,17 @@ class ScoreBlock(ABC):
 
 class DenseBlock(ScoreBlock):
     """Scores over a subset of columns (``columns``, None = every item), with ``pair_scores``
-    (positions, columns) -> scores for items outside it (else ``missing``)."""
+    (positions, columns) -> scores for items outside it (else ``missing``). Only scores above
+    ``scored_above`` can be among a customer's best items."""
 
     def __init__(self, values: np.ndarray, columns: np.ndarray | None, n_items: int,
-                 pair_scores=None, missing: float = -np.inf):
+                 pair_scores=None, missing: float = -np.inf, scored_above: float = -np.inf):
         self.values = values
         self.columns = np.arange(n_items) if columns is None else np.asarray(columns)
         self.n_items = n_items
         self.pair_scores = pair_scores
         self.missing = missing
+        self.scored_above = scored_above
 
     def _index(self, columns: np.ndarray) -> np.ndarray:
         if len(self.columns) == self.n_items:
@@ -85,7 +87,7 @@ class DenseBlock(ScoreBlock):
             seen = exclude.tocoo()
             inside = self._index(seen.col)
             values[seen.row[inside >= 0], inside[inside >= 0]] = -np.inf
-        positions, columns, scores = top_k_dense(values, depth)
+        positions, columns, scores = top_k_dense(values, depth, self.scored_above)
         return positions, self.columns[columns], scores
 
     def at(self, positions, columns):
@@ -288,9 +290,11 @@ def within_row_rank(positions: np.ndarray) -> np.ndarray:
     return np.arange(len(positions)) - np.repeat(starts, lengths)
 
 
-def top_k_dense(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The k largest finite values of each row of a dense matrix, as :func:`top_k_csr` gives them:
-    (rows, columns, values) grouped by row, best first, ties to the lower column.
+def top_k_dense(values: np.ndarray, k: int, above: float = -np.inf
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The k largest finite values above ``above`` in each row of a dense matrix, as
+    :func:`top_k_csr` gives them: (rows, columns, values) grouped by row, best first, ties to the
+    lower column.
 
     Each row's columns are dealt into groups (column j into group j mod the number of groups). The
     groups' maxima are distinct values of the row, so the k-th largest of them is at most the
@@ -308,7 +312,9 @@ def top_k_dense(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.
     # grouped by column modulo n_groups, the maxima are an element-wise pass over whole rows
     maxima = values[:, :n_groups * width].reshape(n_rows, width, n_groups).max(axis=1)
     floor = np.partition(maxima, n_groups - k, axis=1)[:, n_groups - k]
-    kept = np.flatnonzero((values >= floor[:, None]) & np.isfinite(values))
+    # a row with fewer than k values above `above` keeps those (top_k_csr drops +inf)
+    floor = np.maximum(floor, np.nextafter(values.dtype.type(above), values.dtype.type(np.inf)))
+    kept = np.flatnonzero(values >= floor[:, None])
     rows, columns = np.divmod(kept, n_columns)
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
