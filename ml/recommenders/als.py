@@ -21,6 +21,10 @@ class ALSRecommender(Recommender):
     solves every customer's factors independently of the other customers' (then every item's),
     so with a fixed ``random_state`` the factors are the same bit for bit on any thread count.
 
+    ``iterations`` is 10: on the validation windows of Online Retail and of the generated shop's
+    two sources, ALS alone scored as well as with implicit's default of 15 (NDCG@10 0.253, 0.158
+    and 0.285 against 0.252, 0.156 and 0.283), for two thirds of the time.
+
     :meth:`starting_from` a model fitted on older data (the same shop a month earlier, say) starts
     from its factors and runs ``warm_iterations`` instead of ``iterations``: the factors of the
     customers and items both fits know are most of the way there already.
@@ -29,7 +33,7 @@ class ALSRecommender(Recommender):
     name = "als"
 
     def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 1.0,
-                 iterations: int = 15, random_state: int = 42, num_threads: int | None = None,
+                 iterations: int = 10, random_state: int = 42, num_threads: int | None = None,
                  warm_iterations: int = 5):
         self.factors = factors
         self.regularization = regularization
