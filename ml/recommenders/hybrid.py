@@ -23,8 +23,8 @@ popularity. Use :meth:`HybridRecommender.tune` on a validation split, then :meth
 Cost: the components are fitted on the full interaction matrix (EASE on its ``MAX_DENSE_ITEMS``
 most popular items). Candidates come from each component's top lists (sparse for buy-again
 and popularity; item-kNN searches every item, ALS and content-based the ``MAX_DENSE_ITEMS`` most
-interacted items, see ml.recommenders.base), and features are computed only for candidate pairs, so scoring
-is linear in customers. The classifiers are trained on the candidates of at most
+interacted items, see ml.recommenders.base), and features are computed only for candidate
+pairs, so scoring is linear in customers. The classifiers are trained on the candidates of at most
 ``TUNING_CUSTOMERS`` validation customers, a sample drawn with ``random_state``. Components are
 fitted side by side (ALS after the others, on every core), and batches of customers scored side by
 side, by several threads (see ml.recommenders.base.in_threads).
