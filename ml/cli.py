@@ -60,6 +60,8 @@ def cmd_score(args: argparse.Namespace) -> None:
     result = score(args.tables)
     for table, rows in result.rows.items():
         print(f"  {rows:>12,}  {table}")
+    if result.readers:
+        print(f"  and built what reads them: {', '.join(result.readers)}")
     print(f"Scored on the {result.target} target in {result.seconds:.0f} s")
 
 

@@ -71,7 +71,21 @@ def evaluate(order_lines: pd.DataFrame, products: pd.DataFrame,
              k_values: tuple[int, ...] = DEFAULT_K_VALUES,
              events: pd.DataFrame | EventLog | None = None,
              max_judged: int = JUDGED_CUSTOMERS) -> pd.DataFrame:
-    """Metrics of every model on the last ``window_days`` of ``order_lines`` (see ml.evaluation).
+    """Metrics of every model on the last ``window_days`` of ``order_lines``: the first of
+    :func:`evaluate_hybrid`'s results."""
+    metrics, _ = evaluate_hybrid(order_lines, products, window_days, k_values, events,
+                                 max_judged)
+    return metrics
+
+
+def evaluate_hybrid(order_lines: pd.DataFrame, products: pd.DataFrame,
+                    window_days: int = DEFAULT_WINDOW_DAYS,
+                    k_values: tuple[int, ...] = DEFAULT_K_VALUES,
+                    events: pd.DataFrame | EventLog | None = None,
+                    max_judged: int = JUDGED_CUSTOMERS
+                    ) -> tuple[pd.DataFrame, HybridRecommender]:
+    """Metrics of every model on the last ``window_days`` of ``order_lines`` (see ml.evaluation),
+    and the hybrid evaluated, fitted on everything before that window.
 
     The hybrid is tuned on the window before the test window and fitted on everything before the
     test window; ``fit_seconds`` is the wall time of fitting (for the hybrid: tuning + fitting;
@@ -100,7 +114,7 @@ def evaluate(order_lines: pd.DataFrame, products: pd.DataFrame,
             recommends_new_items=not isinstance(model, BuyAgainRecommender))
         frames.append(metrics.assign(model_name=model.name, fit_seconds=fit_seconds,
                                      detail=detail))
-    return pd.concat(frames, ignore_index=True)[METRIC_COLUMNS]
+    return pd.concat(frames, ignore_index=True)[METRIC_COLUMNS], hybrid
 
 
 def markdown_table(metrics: pd.DataFrame, k: int) -> str:

@@ -12,7 +12,7 @@ back to the same target. The models call ml/scoring.py, so both targets run one 
 import importlib.util
 import json
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
 from pathlib import Path
@@ -25,6 +25,7 @@ import yaml
 
 from ml import paths
 from ml.build import dbt_environment, run_dbt
+from ml.publish import build_lock
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,6 @@ def connect_target(target: dict[str, Any] | None = None) -> Iterator[TargetAdapt
 def _duckdb_target(target: dict[str, Any]) -> Iterator[TargetAdapter]:
     import duckdb
 
-    from ml.publish import build_lock
-
     path = Path(target["path"])
     if not path.exists():
         raise FileNotFoundError(f"No warehouse at {path}. Build it first with `globalshop build`.")
@@ -191,6 +190,7 @@ class ScoreResult:
     target: str
     rows: dict[str, int]
     seconds: float
+    readers: list[str]  # the SQL models built on the score tables
 
 
 def score(tables: list[str] | None = None) -> ScoreResult:
@@ -220,4 +220,35 @@ def score(tables: list[str] | None = None) -> ScoreResult:
             cache.pop(name, None)
             rows[name] = len(frame)
         target_name = target.name
-    return ScoreResult(target_name, rows, time.perf_counter() - started)
+    readers = score_readers(set(chosen))
+    if readers:
+        build_readers(readers)
+    return ScoreResult(target_name, rows, time.perf_counter() - started, readers)
+
+
+def score_readers(written: set[str]) -> list[str]:
+    """The SQL models that read the score tables (customer_recommendations, model_metrics, ...),
+    of those whose every score table is in ``written``. On the spark target `dbt build` leaves
+    them out with the Python models (selectors.yml), so the score job builds them."""
+    manifest = json.loads((paths.home() / "target" / "manifest.json").read_text())
+    nodes = [node for node in manifest["nodes"].values() if node["resource_type"] == "model"]
+    python = {node["name"] for node in nodes if node.get("language") == "python"}
+    readers = []
+    for node in nodes:
+        reads = {ref["name"] for ref in node["refs"]} & python
+        if node.get("language") != "python" and reads and reads <= written:
+            readers.append(node["name"])
+    return sorted(readers)
+
+
+def build_readers(names: list[str]) -> None:
+    """`dbt build` of ``names`` (their data tests included), on the DuckDB target under the
+    warehouse's build lock as the score tables were written."""
+    target = dbt_target()
+    with (build_lock(Path(target["path"])) if target["type"] == "duckdb"
+          else nullcontext()) as lock:
+        return_code, log_path = run_dbt(["build", "--select", *names], "dbt_score_readers.log",
+                                        pass_fds=() if lock is None else (lock,))
+    if return_code != 0:
+        raise RuntimeError(f"the score tables were written, but building what reads them "
+                           f"({', '.join(names)}) failed; see {log_path}.")

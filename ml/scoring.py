@@ -294,6 +294,10 @@ SIMILAR_ITEM_TYPES = {"product_id": "str", "rank": "int64", "similar_product_id"
 CROSS_SELL_TYPES = {"product_id": "str", "other_product_id": "str", "support": "float64",
                     "confidence": "float64", "lift": "float64", "pair_count": "int64",
                     "source_system": "str"}
+# recommender_outputs: both tables' columns (source_system once; rank null on metric rows) and
+# which of the two a row belongs to
+RECOMMENDER_OUTPUT_TYPES = {**RECOMMENDATION_COLUMNS, **METRIC_TYPES, "row_type": "str"} | {
+    "rank": "Int64"}
 MIN_PRODUCTS = 20
 # The hybrid is tuned on the 30 days before the last 30; evaluation needs both windows too.
 RECOMMENDER_HISTORY_DAYS = 90
@@ -319,27 +323,6 @@ def _catalogue_sources(order_lines: pd.DataFrame | SourceRows, products: pd.Data
         return score(source, lines, catalogue, source_events).assign(source_system=source)
 
     return _score_sources(order_lines, customer_rfm, events, history_days, purpose, score_source)
-
-
-def customer_recommendations(order_lines: pd.DataFrame | SourceRows, products: pd.DataFrame,
-                             customer_rfm: pd.DataFrame,
-                             events: pd.DataFrame | SourceRows | None = None,
-                             k: int = 10, cross_sell: pd.DataFrame | None = None
-                             ) -> pd.DataFrame:
-    """Top-k products for every customer with a purchase, from the hybrid, with a reason. A
-    source with an event log learns from its views, carts and purchases. "Bought together"
-    reasons come from ``cross_sell`` (the product_cross_sell table) when given."""
-    from ml.recommenders.outputs import score_customer_recommendations
-
-    def score(source, lines, catalogue, source_events):
-        companions = None if cross_sell is None else cross_sell.loc[
-            cross_sell["source_system"] == source, CROSS_SELL_COLUMNS]
-        return score_customer_recommendations(lines, catalogue, k, source_events, companions)
-
-    frames, _ = _catalogue_sources(
-        order_lines, products, customer_rfm, events, RECOMMENDER_HISTORY_DAYS, "recommendations",
-        score)
-    return _stack(frames, RECOMMENDATION_COLUMNS)
 
 
 def product_similar_items(order_lines: pd.DataFrame | SourceRows, products: pd.DataFrame,
@@ -370,29 +353,46 @@ def product_cross_sell(order_lines: pd.DataFrame | SourceRows, products: pd.Data
         {"support": "float64", "confidence": "float64", "lift": "float64"})
 
 
-def recommender_metrics(order_lines: pd.DataFrame | SourceRows, products: pd.DataFrame,
+def recommender_outputs(order_lines: pd.DataFrame | SourceRows, products: pd.DataFrame,
                         customer_rfm: pd.DataFrame,
-                        events: pd.DataFrame | SourceRows | None = None) -> pd.DataFrame:
-    """model_metrics rows of every recommender on the last 30 days of each source, with
-    popularity (the stand-in for the current system) as the baseline beside each metric."""
-    from ml.evaluate_recommenders import evaluate as evaluate_recommenders
+                        events: pd.DataFrame | SourceRows | None = None, k: int = 10,
+                        cross_sell: pd.DataFrame | None = None) -> pd.DataFrame:
+    """What the recommenders write, in one table split downstream by ``row_type``:
+
+    - ``recommendation`` rows (customer_recommendations): the top-k products of every customer
+      with a purchase, from the hybrid, with a reason;
+    - ``metric`` rows (model_metrics): every recommender's offline evaluation on the last 30 days
+      of each source, with popularity (the stand-in for the current system) as the baseline
+      beside each metric, and a ``skipped`` row per source not served, saying why.
+
+    Both come from one pass per source (ml.recommenders.outputs.evaluate_and_recommend), which
+    fits the components once less than evaluating and serving apart. A source with an event log
+    learns from its views, carts and purchases. "Bought together" reasons come from
+    ``cross_sell`` (the product_cross_sell table) when given.
+    """
+    from ml.recommenders.outputs import evaluate_and_recommend
     from ml.evaluation import time_split
 
     def score(source, lines, catalogue, source_events):
-        metrics = evaluate_recommenders(lines, catalogue, events=source_events)
+        companions = None if cross_sell is None else cross_sell.loc[
+            cross_sell["source_system"] == source, CROSS_SELL_COLUMNS]
+        metrics, recommendations = evaluate_and_recommend(lines, catalogue, k, source_events,
+                                                          companions)
         split = time_split(lines)
-        return recommender_metric_rows(metrics, source, lines["ordered_at"].min(),
-                                       split.test_start, split.test_end)
+        metric_rows = recommender_metric_rows(metrics, source, lines["ordered_at"].min(),
+                                              split.test_start, split.test_end)
+        return pd.concat([recommendations.assign(row_type="recommendation"),
+                          metric_rows.assign(row_type="metric")], ignore_index=True)
 
     frames, skipped = _catalogue_sources(order_lines, products, customer_rfm, events,
-                                         RECOMMENDER_HISTORY_DAYS, "recommender evaluation",
-                                         score)
+                                         RECOMMENDER_HISTORY_DAYS, "recommendations", score)
     for source, reason in skipped.items():
         frames.append(pd.DataFrame([{"run_id": f"{source}@skipped", "model_name": "recommenders",
                                      "model_version": "none", "metric": "skipped",
-                                     "detail": reason}]))
-    metrics = _stack(frames, METRIC_TYPES)
-    return metrics.reindex(columns=list(METRIC_TYPES)).astype(METRIC_TYPES)
+                                     "detail": reason, "source_system": source,
+                                     "row_type": "metric"}]))
+    return _stack(frames, RECOMMENDER_OUTPUT_TYPES).reindex(
+        columns=list(RECOMMENDER_OUTPUT_TYPES)).astype(RECOMMENDER_OUTPUT_TYPES)
 
 
 def recommender_metric_rows(metrics: pd.DataFrame, source: str, train_start: pd.Timestamp,

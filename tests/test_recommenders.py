@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.evaluation import evaluate_recommendations, time_split
+from ml.evaluate_recommenders import SINGLE_MODEL_ORDER
+from ml.evaluation import evaluate_recommendations, time_split, validation_split
 from ml.recommenders.als import ALSRecommender
 from ml.recommenders.buy_again import BuyAgainRecommender
 from ml.recommenders.content_based import ContentBasedRecommender
@@ -16,7 +17,7 @@ from ml.recommenders.interactions import (EventLog, InteractionMatrix, event_int
                                           purchase_interactions, shop_interactions)
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.outputs import REASON_POPULAR, REASON_REPEAT, customer_recommendations, \
-    product_cross_sell, product_similar_items
+    evaluate_and_recommend, product_cross_sell, product_similar_items
 from ml.recommenders.popularity import PopularityRecommender
 from ml.recommenders import base as ml_base
 
@@ -338,6 +339,44 @@ def test_hybrid_tunes_on_a_fixed_sample_of_validation_customers():
         purchase_interactions(split.train_lines), split.truth())
     pd.testing.assert_frame_equal(sampled.recommend(["c0", "c7"], 10),
                                   again.recommend(["c0", "c7"], 10))
+
+
+def test_a_blend_learned_again_replaces_the_first_and_leaves_the_components_as_fitted():
+    lines = grouped_shop(300)
+    split = time_split(lines, 30)
+    train = purchase_interactions(split.train_lines)
+    tuned = HybridRecommender(grouped_products()).tune(train, split.truth())
+    # first a blend learned from half the window's purchases, then from all of them
+    half = split.truth().sample(frac=0.5, random_state=1)
+    relearned = HybridRecommender(grouped_products()).tune(train, half)
+    first = relearned.recommend(["c0", "c7"], 10)
+    relearned.learn_blend(split.truth())
+    # the first blend ranks differently, so the check below can tell the two apart
+    assert not first.equals(tuned.recommend(["c0", "c7"], 10))
+    pd.testing.assert_frame_equal(relearned.recommend(["c0", "c7"], 10),
+                                  tuned.recommend(["c0", "c7"], 10))
+
+
+def test_evaluate_and_recommend_serves_the_evaluated_hybrid_relearned_and_refitted():
+    lines = grouped_shop(300)
+    split = time_split(lines, 30)
+    earlier = validation_split(split, 30)
+    metrics, served = evaluate_and_recommend(lines, grouped_products(), k=5)
+    assert set(metrics["model_name"]) == {*SINGLE_MODEL_ORDER, "hybrid"}
+    # the same steps, by hand: evaluate (tune on the window before the test, fit up to the
+    # test), learn the blend on the test window, refit on everything
+    hybrid = HybridRecommender(grouped_products()).tune(
+        purchase_interactions(earlier.train_lines), earlier.truth())
+    hybrid.fit(purchase_interactions(split.train_lines)).learn_blend(split.truth())
+    hybrid.fit(purchase_interactions(lines))
+    customers = np.sort(lines["customer_id"].unique())
+    expected = hybrid.recommend(customers, 5)
+    assert served["customer_id"].nunique() == len(customers)
+    pd.testing.assert_frame_equal(
+        served[["customer_id", "rank", "product_id"]].sort_values(["customer_id", "rank"])
+        .reset_index(drop=True),
+        expected[["customer_id", "rank", "product_id"]].sort_values(["customer_id", "rank"])
+        .reset_index(drop=True))
 
 
 # cross-sell

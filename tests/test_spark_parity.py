@@ -15,7 +15,7 @@ from warehouse_helpers import shop_home
 
 from ml import paths
 from ml.cli import main
-from ml.score_job import connect_target, dbt_target, python_models
+from ml.score_job import connect_target, dbt_target, python_models, score_readers
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -95,7 +95,9 @@ def measured(shop) -> dict[str, tuple[list, list]]:
         duckdb_connection = duckdb.connect(str(paths.warehouse_path()), read_only=True)
         try:
             queries = {table: aggregates_sql(duckdb_connection, schema, table) for schema, table in MARTS}
-            score_tables = sorted(python_models())
+            # the score tables, and the SQL models `globalshop score` builds on them
+            models = set(python_models())
+            score_tables = sorted(models) + score_readers(models)
             queries |= {table: f"select count(*) from main.{table}" for table in score_tables}
             on_duckdb = {table: list(duckdb_connection.execute(sql).fetchall()[0])
                          for table, sql in queries.items()}
@@ -116,6 +118,7 @@ def test_marts_agree_on_both_targets(measured, table):
 def test_score_tables_exist_on_both_targets_with_the_same_rows(measured):
     score_tables = {table: counts for table, counts in measured.items()
                     if table not in {name for _, name in MARTS}}
-    assert {"customer_segments", "customer_churn_scores", "customer_clv"} <= set(score_tables)
+    assert {"customer_segments", "customer_churn_scores", "customer_clv",
+            "customer_recommendations", "model_metrics"} <= set(score_tables)
     assert {table: on_spark for table, (_, on_spark) in score_tables.items()} == \
         {table: on_duckdb for table, (on_duckdb, _) in score_tables.items()}

@@ -112,6 +112,18 @@ class HybridRecommender(Recommender):
         customer_id, product_id), for at most ``tuning_customers`` sampled customers."""
         require_columns(validation_truth, ["customer_id", "product_id"], "validation_truth")
         self._fit_components(train_interactions)
+        return self.learn_blend(validation_truth)
+
+    def learn_blend(self, validation_truth: pd.DataFrame) -> Self:
+        """Learn the classifiers (replacing any learned before) on the components as fitted now,
+        from ``validation_truth``: what was bought in the window right after their training data.
+
+        :meth:`tune` fits the components, then calls this. Called after :meth:`fit`, it reuses
+        the refitted components, so a hybrid evaluated on one window can be tuned on the next
+        without fitting them again (ml.recommenders.outputs.evaluate_and_recommend)."""
+        require_columns(validation_truth, ["customer_id", "product_id"], "validation_truth")
+        if not hasattr(self, "components_"):
+            raise RuntimeError("learn_blend needs fitted components: call tune first.")
         customers = validation_truth["customer_id"].unique()
         rows = self.matrix_.rows_of(customers)
         rows = np.sort(rows[rows >= 0])

@@ -1,6 +1,7 @@
 """Builders of the warehouse's recommendation tables, each a plain function from frames to a frame.
 
 - ``customer_recommendations``: customer_id, rank, product_id, score, model_name, reason
+  (served beside the recommenders' offline evaluation: ``evaluate_and_recommend``)
 - ``product_similar_items``: product_id, rank, similar_product_id, score
 - ``product_cross_sell``: product_id, other_product_id, support, confidence, lift, pair_count
 """
@@ -9,12 +10,14 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ml.evaluate_recommenders import evaluate_hybrid
+from ml.evaluation import time_split
 from ml.recommenders.base import Recommender, sparse_lookup, within_row_rank
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, CROSS_SELL_PARTNERS, \
     FrequentlyBoughtTogether
-from ml.recommenders.hybrid import fit_hybrid
-from ml.recommenders.interactions import EventLog, purchase_interactions, require_columns
+from ml.recommenders.interactions import EventLog, purchase_interactions, require_columns, \
+    shop_interactions
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.similarity import SIMILAR_ITEM_COLUMNS
 
@@ -154,17 +157,27 @@ def product_similar_items(order_lines: pd.DataFrame, products: pd.DataFrame,
     return combined[combined["rank"] <= k][SIMILAR_ITEM_COLUMNS].reset_index(drop=True)
 
 
-def score_customer_recommendations(order_lines: pd.DataFrame, products: pd.DataFrame,
-                                   k: int = 10, events: pd.DataFrame | EventLog | None = None,
-                                   companions: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The served ``customer_recommendations``: the hybrid, tuned on the last 30 days, fitted on
-    all purchases (or, with an event log, on the weighted events), for every customer with a
-    purchase, with reasons.
+def evaluate_and_recommend(order_lines: pd.DataFrame, products: pd.DataFrame, k: int = 10,
+                           events: pd.DataFrame | EventLog | None = None,
+                           companions: pd.DataFrame | None = None
+                           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The offline evaluation of every recommender on the last 30 days (the metrics of
+    ml.evaluate_recommenders.evaluate) and the served ``customer_recommendations``, in one pass.
+
+    Serving is the hybrid tuned on the last 30 days and fitted on all purchases (or, with an
+    event log, on the weighted events), for every customer with a purchase, with reasons. Its
+    tuning needs the components fitted on everything before the last 30 days, which is exactly
+    the hybrid the evaluation has just evaluated: that hybrid learns its blend again on the last
+    30 days and is refitted on all the data, so the components are fitted three times (tuning
+    and test fits of the evaluation, serving's fit), not four. At 42M events a fit of every
+    component takes minutes (BENCHMARKS.md, issue 6).
 
     "Bought together with X" names a pair of ``companions``, the shop's ``product_cross_sell``
     rows (computed here when not given), so every such reason can be looked up in that table.
     """
-    model = fit_hybrid(order_lines, products, events=events)
+    metrics, model = evaluate_hybrid(order_lines, products, events=events)
+    model.learn_blend(time_split(order_lines).truth())
+    model.fit(shop_interactions(order_lines, events))
     interactions = purchase_interactions(order_lines)
     similar = model.components_["item_knn"].similar_items(model.item_ids, k)
     recommendations = model.recommend(interactions["customer_id"].unique(), k)
@@ -173,4 +186,5 @@ def score_customer_recommendations(order_lines: pd.DataFrame, products: pd.DataF
     del model
     if companions is None:
         companions = product_cross_sell(order_lines, partners_per_product=CROSS_SELL_PARTNERS)
-    return explained(recommendations, model_name, interactions, companions, similar, products)
+    return metrics, explained(recommendations, model_name, interactions, companions, similar,
+                              products)

@@ -12,7 +12,8 @@ customer_models as (
 
 recommenders as (
 
-    select * from {{ ref('recommender_metrics') }}
+    select * from {{ ref('recommender_outputs') }}
+    where row_type = 'metric'
 
 ),
 
