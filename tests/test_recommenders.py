@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from ml.evaluate_recommenders import SINGLE_MODEL_ORDER
 from ml.evaluation import evaluate_recommendations, time_split, validation_split
@@ -12,7 +13,8 @@ from ml.recommenders.buy_again import BuyAgainRecommender
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.cross_sell import FrequentlyBoughtTogether
 from ml.recommenders.ease import EASERecommender
-from ml.recommenders.hybrid import HybridRecommender, fit_hybrid
+from ml.recommenders.hybrid import PRUNING_TREES, HybridRecommender, best_by_first_trees, \
+    fit_hybrid
 from ml.recommenders.interactions import (EventLog, InteractionMatrix, event_interactions,
                                           purchase_interactions, shop_interactions)
 from ml.recommenders.item_knn import ItemKNNRecommender
@@ -377,6 +379,26 @@ def test_evaluate_and_recommend_serves_the_evaluated_hybrid_relearned_and_refitt
         .reset_index(drop=True),
         expected[["customer_id", "rank", "product_id"]].sort_values(["customer_id", "rank"])
         .reset_index(drop=True))
+
+
+def test_the_first_trees_keep_each_customers_best_candidates_ties_to_the_earlier_pair():
+    random = np.random.default_rng(0)
+    # a coarse feature, so that many pairs tie on the first trees' score
+    features = pd.DataFrame({"a": random.integers(0, 4, 600).astype(float),
+                             "b": random.random(600)})
+    bought = features["a"] + features["b"] + random.random(600) > 3.0
+    ranker = HistGradientBoostingClassifier(max_iter=40, random_state=0).fit(features, bought)
+    positions = np.repeat(np.arange(4), [300, 200, 60, 40])
+    first_trees = list(ranker.staged_decision_function(features))[PRUNING_TREES - 1]
+    expected = []
+    for position in range(4):
+        pairs = np.flatnonzero(positions == position)
+        expected += sorted(pairs, key=lambda pair: (-first_trees[pair], pair))[:50]
+    assert len(set(first_trees[:300])) < 300
+    assert best_by_first_trees(ranker, features, positions, 50).tolist() == sorted(expected)
+    # no customer with more than 50 candidates: all are kept
+    assert best_by_first_trees(ranker, features, np.repeat(np.arange(12), 50), 50).tolist() == \
+        list(range(600))
 
 
 # cross-sell
