@@ -10,7 +10,9 @@ How it ranks, per customer:
    the item (buyers, recent buyers, share of buyers who bought it again);
 3. a gradient-boosted classifier, trained on the validation window (did the customer buy the
    candidate in the 30 days after the cut-off?), turns the features into the final score. It learns
-   when to repeat and when to propose something new, per kind of customer and item.
+   when to repeat and when to propose something new, per kind of customer and item. When
+   recommending, its first trees choose each customer's best candidates, and only those are
+   scored by all of them (``PRUNING_TREES``).
 
 The classifiers run on one OpenMP thread: on a shared 2-core machine, spinning OpenMP workers
 made them up to twenty times slower, and one thread is fast enough (about a second here).
