@@ -345,8 +345,8 @@ class HybridRecommender(Recommender):
 def best_by_first_trees(ranker: HistGradientBoostingClassifier, features: pd.DataFrame,
                         positions: np.ndarray, keep: int) -> np.ndarray:
     """Indices, ascending, of each customer's ``keep`` best pairs by the sum of the ranker's first
-    ``PRUNING_TREES`` trees (all pairs when no customer has more than ``keep``). Ties go to the
-    earlier pair. ``positions`` must be grouped."""
+    ``PRUNING_TREES`` trees (all pairs when no customer has more than ``keep``, or the ranker has
+    no more trees than that). Ties go to the earlier pair. ``positions`` must be grouped."""
     indices = np.arange(len(positions))
     if len(positions) == 0 or np.bincount(positions).max() <= keep \
             or ranker.n_iter_ <= PRUNING_TREES:
