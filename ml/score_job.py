@@ -11,7 +11,9 @@ back to the same target. The models call ml/scoring.py, so both targets run one 
 
 import importlib.util
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
@@ -203,6 +205,20 @@ def score(tables: list[str] | None = None) -> ScoreResult:
         raise ValueError(f"unknown score table(s) {', '.join(unknown)}; the dbt Python models "
                          f"are {', '.join(sorted(models))}.")
     chosen = tables or sorted(models)
+    # In a process of its own, which takes its JVM with it on the spark target: the Derby
+    # metastore that JVM boots admits no other JVM, such as the one of the dbt build below.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as process:
+        target_name, rows = process.submit(write_score_tables, models, chosen).result()
+    readers = score_readers(set(chosen))
+    if readers:
+        build_readers(readers)
+    return ScoreResult(target_name, rows, time.perf_counter() - started, readers)
+
+
+def write_score_tables(models: dict[str, PythonModel], chosen: list[str]
+                       ) -> tuple[str, dict[str, int]]:
+    """Run the Python models ``chosen`` (a model that refs another after it) and write their
+    tables to the current target; returns the target's name and each table's rows."""
     order = TopologicalSorter({name: [ref for ref in models[name].refs if ref in chosen]
                                for name in chosen}).static_order()
     rows = {}
@@ -219,11 +235,7 @@ def score(tables: list[str] | None = None) -> ScoreResult:
             target.write(name, frame)
             cache.pop(name, None)
             rows[name] = len(frame)
-        target_name = target.name
-    readers = score_readers(set(chosen))
-    if readers:
-        build_readers(readers)
-    return ScoreResult(target_name, rows, time.perf_counter() - started, readers)
+        return target.name, rows
 
 
 def score_readers(written: set[str]) -> list[str]:
