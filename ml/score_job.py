@@ -7,6 +7,8 @@ config and refs, calls the model's ``model(dbt, session)`` with a small stand-in
 object whose refs read the marts through a target adapter (DuckDB through duckdb, Spark through a
 local SparkSession configured exactly as dbt's spark target), and writes what the model returns
 back to the same target. The models call ml/scoring.py, so both targets run one code path.
+Then dbt builds the SQL models that read the score tables (customer_recommendations,
+model_metrics, model_validation_predictions), which `dbt build` leaves out on Spark.
 """
 
 import importlib.util
@@ -197,7 +199,8 @@ class ScoreResult:
 
 def score(tables: list[str] | None = None) -> ScoreResult:
     """Run the dbt Python models ``tables`` (default: all) on the current dbt target's marts and
-    write their tables back to that target; a model that refs another runs after it."""
+    write their tables back to that target (a model that refs another runs after it), then
+    build the SQL models that read those tables (:func:`score_readers`)."""
     started = time.perf_counter()
     models = python_models()
     unknown = sorted(set(tables or []) - set(models))
