@@ -286,7 +286,8 @@ def customer_model_validation(order_lines: pd.DataFrame, customer_rfm: pd.DataFr
 
 # Recommendations -----------------------------------------------------------------------------
 
-RECOMMENDATION_COLUMNS = {"customer_id": "str", "rank": "int64", "product_id": "str",
+# rank is nullable: recommender_outputs' metric rows have none
+RECOMMENDATION_COLUMNS = {"customer_id": "str", "rank": "Int64", "product_id": "str",
                           "score": "float64", "model_name": "str", "reason": "str",
                           "source_system": "str"}
 SIMILAR_ITEM_TYPES = {"product_id": "str", "rank": "int64", "similar_product_id": "str",
@@ -294,10 +295,8 @@ SIMILAR_ITEM_TYPES = {"product_id": "str", "rank": "int64", "similar_product_id"
 CROSS_SELL_TYPES = {"product_id": "str", "other_product_id": "str", "support": "float64",
                     "confidence": "float64", "lift": "float64", "pair_count": "int64",
                     "source_system": "str"}
-# recommender_outputs: both tables' columns (source_system once; rank null on metric rows) and
-# which of the two a row belongs to
-RECOMMENDER_OUTPUT_TYPES = {**RECOMMENDATION_COLUMNS, **METRIC_TYPES, "row_type": "str"} | {
-    "rank": "Int64"}
+# recommender_outputs: both tables' columns (source_system once) and which one a row belongs to
+RECOMMENDER_OUTPUT_TYPES = {**RECOMMENDATION_COLUMNS, **METRIC_TYPES, "row_type": "str"}
 MIN_PRODUCTS = 20
 # The hybrid is tuned on the 30 days before the last 30; evaluation needs both windows too.
 RECOMMENDER_HISTORY_DAYS = 90
