@@ -1,3 +1,4 @@
+import importlib
 import sys
 from pathlib import Path
 
@@ -312,22 +313,27 @@ def test_sparse_and_dense_top_k_keep_the_best_values_and_break_ties_by_lower_col
         assert list(zip(positions.tolist(), columns.tolist(), scores.tolist())) == expected
 
 
-def test_dense_models_search_the_most_interacted_items_but_score_every_item(monkeypatch):
-    import ml.recommenders.als as als_module
-
+@pytest.mark.parametrize("model", ["als", "item_knn"])
+def test_dense_models_search_the_most_interacted_items_but_score_every_item(monkeypatch, model):
+    module = importlib.import_module(f"ml.recommenders.{model}")
     interactions = purchase_interactions(grouped_shop())
-    monkeypatch.setattr(als_module, "dense_item_space",
+    monkeypatch.setattr(module, "dense_item_space",
                         lambda matrix: ml_base.dense_item_space(matrix, max_items=5))
-    model = ALSRecommender(factors=4).fit(interactions)
+    fitted = (ALSRecommender(factors=4) if model == "als" else ItemKNNRecommender()
+              ).fit(interactions)
     buyers = interactions.groupby("product_id")["customer_id"].nunique()
     most_interacted = buyers.sort_index().sort_values(ascending=False, kind="stable").index[:5]
-    assert set(model.item_ids[model.dense_columns_]) == set(most_interacted)
-    recommended = model.recommend(interactions["customer_id"].unique(), 10)
+    assert set(fitted.item_ids[fitted.dense_columns_]) == set(most_interacted)
+    recommended = fitted.recommend(interactions["customer_id"].unique(), 10)
     assert set(recommended["product_id"]) <= set(most_interacted)
     # pair scores stay exact outside the searched items
     rows = np.arange(3)
-    exact = model.user_factors_[rows] @ model.item_factors_.T
-    np.testing.assert_allclose(model.score_rows(rows), exact, rtol=1e-5, atol=1e-6)
+    if model == "als":
+        exact = fitted.user_factors_[rows] @ fitted.item_factors_.T
+    else:
+        exact = (fitted.binary_[rows] @ fitted.similarity_).toarray()
+    assert (exact[:, ~np.isin(np.arange(exact.shape[1]), fitted.dense_columns_)] > 0).any()
+    np.testing.assert_allclose(fitted.score_rows(rows), exact, rtol=1e-5, atol=1e-6)
 
 
 def test_hybrid_tunes_on_a_fixed_sample_of_validation_customers():

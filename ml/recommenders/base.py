@@ -6,11 +6,10 @@ batching, top-k, excluding seen items).
 
 Scoring cost is kept linear in customers, a batch of customers at a time: a batch is scored
 either sparsely (buy-again, popularity: only the items a customer's history reaches) or densely,
-in at most ``CELLS_PER_BATCH`` cells (item-kNN over every item, since a customer's neighbours reach
-much of the catalogue; ALS and content-based candidates over the ``MAX_DENSE_ITEMS`` most
-interacted items; EASE over the items it models). A :class:`ScoreBlock` answers the two questions
-the hybrid asks of a model: each customer's best items, and the score of any (customer, item)
-pair, the latter exact for every item.
+in at most ``CELLS_PER_BATCH`` cells (item-kNN, ALS and content-based candidates over the
+``MAX_DENSE_ITEMS`` most interacted items; EASE over the items it models). A :class:`ScoreBlock`
+answers the two questions the hybrid asks of a model: each customer's best items, and the score of
+any (customer, item) pair, the latter exact for every item.
 """
 
 import os
@@ -30,10 +29,10 @@ RECOMMENDATION_COLUMNS = ["customer_id", "rank", "product_id", "score"]
 # Customers are scored in batches of at most this many customer x item cells of a dense block
 # (64 MB of float32), so a large shop never holds a dense customers x items matrix.
 CELLS_PER_BATCH = 16_000_000
-# Models that need dense scores to find a customer's best items (ALS, content-based) search the
-# this many most interacted items; EASE models as many. On the generated event shop at scale 1
-# (22,000 products) they hold 96% of the interaction weight. Scores of individual (customer, item)
-# pairs stay exact for every item.
+# Models that need dense scores to find a customer's best items (item-kNN, ALS, content-based)
+# search this many most interacted items; EASE models as many. On the generated event shop at
+# scale 1 (22,000 products) they hold 96% of the interaction weight. Scores of individual
+# (customer, item) pairs stay exact for every item.
 MAX_DENSE_ITEMS = 10_000
 # Most customers scored at once when no dense block bounds the batch
 MAX_BATCH_ROWS = 20_000
