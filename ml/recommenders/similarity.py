@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ml.recommenders.base import top_k_csr, within_row_rank
+from ml.recommenders.base import in_threads, top_k_csr, within_row_rank
 
 SIMILAR_ITEM_COLUMNS = ["product_id", "rank", "similar_product_id", "score"]
 ITEM_CHUNK_SIZE = 1_000
@@ -34,8 +34,8 @@ def pruned_cosine(vectors: sparse.csr_matrix, neighbours: int) -> sparse.csc_mat
     n_items = vectors.shape[1]
     # a block holds at most chunk x items similarities (4M: 16 MB of float32)
     chunk_size = max(1, min(ITEM_CHUNK_SIZE, 4_000_000 // max(n_items, 1)))
-    rows, cols, values = [], [], []
-    for start in range(0, n_items, chunk_size):
+
+    def chunk_neighbours(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         stop = min(start + chunk_size, n_items)
         # row j of block: similarities of item start + j to every item
         block = (normalised[:, start:stop].T.tocsr() @ by_row).tocoo()
@@ -44,9 +44,11 @@ def pruned_cosine(vectors: sparse.csr_matrix, neighbours: int) -> sparse.csc_mat
                                    (block.row[off_diagonal], block.col[off_diagonal])),
                                   shape=(stop - start, n_items))
         positions, neighbour, similarity = top_k_csr(block, neighbours)
-        rows.append(neighbour)
-        cols.append(positions + start)
-        values.append(similarity)
+        return neighbour, positions + start, similarity
+
+    # the chunks are independent: on every core (the hybrid fits item-kNN beside its other
+    # components, which finish first at scale)
+    rows, cols, values = zip(*in_threads(chunk_neighbours, range(0, n_items, chunk_size)))
     return sparse.csc_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
                              shape=(n_items, n_items), dtype=np.float32)
 
