@@ -31,9 +31,8 @@ class ItemKNNRecommender(Recommender):
 
     def score_block(self, rows: np.ndarray) -> ScoreBlock:
         # Only the neighbours of a customer's items get a score (similarities are positive, so
-        # the others stay 0). They reach much of the searched items (a third of the catalogue
-        # for the generated event shop's buyers): scattered into a dense block, the scores need
-        # no sort.
+        # the others stay 0). They reach much of the searched items: scattered into a dense
+        # block, the scores need no sort.
         history = self.binary_[rows]
 
         def pair_scores(positions: np.ndarray, columns: np.ndarray) -> np.ndarray:
