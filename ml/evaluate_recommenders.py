@@ -28,7 +28,8 @@ from ml.recommenders.buy_again import BuyAgainRecommender
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.ease import EASERecommender
 from ml.recommenders.hybrid import HybridRecommender
-from ml.recommenders.interactions import EventLog, shop_interactions
+from ml.recommenders.interactions import EventLog, InteractionMatrix, shop_interactions, \
+    shop_matrix
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.popularity import PopularityRecommender
 
@@ -98,16 +99,18 @@ def evaluate_hybrid(order_lines: pd.DataFrame, products: pd.DataFrame,
     """
     split = time_split(order_lines, window_days)
     validation = validation_split(split, window_days)
-    train = shop_interactions(order_lines, events, before=split.test_start)
     truth, detail = judged_sample(split.truth(), max_judged)
+    train = shop_interactions(order_lines, events, before=split.test_start)
+    training = TrainingSummary.of(train, judged=truth["customer_id"].unique())
+    # the fits need only the matrix: the frame is freed before them (gigabytes at scale)
+    train = InteractionMatrix.from_frame(train)
     hybrid, hybrid_seconds = _timed(lambda: HybridRecommender(products).tune(
-        shop_interactions(order_lines, events, before=validation.test_start),
-        validation.truth()).fit(train))
+        shop_matrix(order_lines, events, before=validation.test_start),
+        validation.truth()).fit_matrix(train))
     fitted = [(hybrid.components_[name], hybrid.component_fit_seconds_[name])
               for name in SINGLE_MODEL_ORDER if name in hybrid.components_]
     fitted.append((hybrid, hybrid_seconds))
     frames = []
-    training = TrainingSummary.of(train)
     for model, fit_seconds in fitted:
         metrics = evaluate_recommendations(
             model.recommend, training, truth, k_values,

@@ -131,18 +131,22 @@ def ranking_metrics(recommendations: pd.DataFrame, truth: pd.DataFrame, k: int,
 class TrainingSummary:
     """What the metrics need from the training interactions, computed once for every model."""
 
-    seen: pd.DataFrame  # customer_id, product_id
+    seen: pd.DataFrame  # customer_id, product_id: the judged customers' training pairs
     catalogue_size: int
     item_buyers: pd.Series  # training customers per product
     n_customers: int
 
     @classmethod
-    def of(cls, train_interactions: pd.DataFrame) -> "TrainingSummary":
+    def of(cls, train_interactions: pd.DataFrame, judged=None) -> "TrainingSummary":
+        """The summary of ``train_interactions``, keeping the pairs of only the ``judged``
+        customers (default: all). A shop's whole training frame is gigabytes at scale, and the
+        metrics look up the pairs of the judged customers alone."""
         require_columns(train_interactions, ["customer_id", "product_id"], "train_interactions")
-        seen = train_interactions[["customer_id", "product_id"]]
-        return cls(seen=seen, catalogue_size=seen["product_id"].nunique(),
-                   item_buyers=seen.groupby("product_id")["customer_id"].nunique(),
-                   n_customers=seen["customer_id"].nunique())
+        pairs = train_interactions[["customer_id", "product_id"]]
+        seen = pairs if judged is None else pairs[pairs["customer_id"].isin(judged)]
+        return cls(seen=seen, catalogue_size=pairs["product_id"].nunique(),
+                   item_buyers=pairs.groupby("product_id")["customer_id"].nunique(),
+                   n_customers=pairs["customer_id"].nunique())
 
 
 def evaluate_recommendations(recommend, train_interactions: pd.DataFrame | TrainingSummary,
@@ -151,13 +155,13 @@ def evaluate_recommendations(recommend, train_interactions: pd.DataFrame | Train
     """Metrics of one model for both variants and every K: variant, k, recall, ndcg, ... .
 
     ``recommend(customer_ids, k, exclude_seen)`` returns recommendations; ``train_interactions``
-    are what it learned from (or their :class:`TrainingSummary`, to evaluate several models on
-    them). A model that only repeats past purchases (``recommends_new_items=False``) gets NaN in
-    the ``new`` variant.
+    are what it learned from (or their :class:`TrainingSummary`, kept for at least ``truth``'s
+    customers, to evaluate several models on them). A model that only repeats past purchases
+    (``recommends_new_items=False``) gets NaN in the ``new`` variant.
     """
-    training = (train_interactions if isinstance(train_interactions, TrainingSummary)
-                else TrainingSummary.of(train_interactions))
     customers = truth["customer_id"].unique()
+    training = (train_interactions if isinstance(train_interactions, TrainingSummary)
+                else TrainingSummary.of(train_interactions, judged=customers))
     catalogue_size, item_buyers = training.catalogue_size, training.item_buyers
     n_customers, seen = training.n_customers, training.seen
     variants = {"all": (recommend(customers, max(k_values), False), truth)}

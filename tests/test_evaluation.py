@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.evaluation import drop_known_pairs, evaluate_recommendations, ranking_metrics, rerank, \
-    time_split, validation_split
+from ml.evaluation import TrainingSummary, drop_known_pairs, evaluate_recommendations, \
+    ranking_metrics, rerank, time_split, validation_split
 
 sys.path.insert(0, str(Path(__file__).parent))
 from reference_data import uci_order_lines  # noqa: E402
@@ -80,6 +80,21 @@ def test_new_items_variant_removes_training_items_from_truth_and_recommendations
     assert metrics.loc["new", "customers"] == 1
     assert metrics.loc["new", "ndcg"] == pytest.approx(1.0)
     assert list(rerank(drop_known_pairs(recommend(None, 2, True), train))["rank"]) == [1, 1]
+
+
+def test_a_summary_kept_for_the_judged_customers_scores_as_the_whole_training_data():
+    train = truth({"c1": ["a", "b"], "c2": ["b"], "c3": ["c", "d"]})
+    test = truth({"c1": ["a", "c"], "c2": ["a", "d"]})
+
+    def recommend(customers, k, exclude_seen):
+        return recommendations({"c1": ["a", "c", "b"], "c2": ["b", "d", "a"]})
+
+    judged = TrainingSummary.of(train, judged=["c1", "c2"])
+    assert set(judged.seen["customer_id"]) == {"c1", "c2"}
+    # c3's products still count in the catalogue (coverage) and in the buyers (novelty)
+    pd.testing.assert_frame_equal(
+        evaluate_recommendations(recommend, judged, test, k_values=(1, 3)),
+        evaluate_recommendations(recommend, TrainingSummary.of(train), test, k_values=(1, 3)))
 
 
 def test_a_model_that_only_repeats_gets_no_new_items_score():

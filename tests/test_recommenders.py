@@ -1,5 +1,7 @@
+import gc
 import importlib
 import sys
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -237,6 +239,17 @@ def test_als_factors_do_not_depend_on_the_thread_count():
     for fit in fits[1:]:
         np.testing.assert_array_equal(fit.user_factors_, fits[0].user_factors_)
         np.testing.assert_array_equal(fit.item_factors_, fits[0].item_factors_)
+
+
+def test_a_warm_start_keeps_the_older_fits_factors_not_the_fit_or_its_matrix():
+    # at scale the older fit's matrix is gigabytes, held for nothing beside the new fit
+    older = ALSRecommender(factors=4).fit(purchase_interactions(grouped_shop()))
+    older_matrix = weakref.ref(older.matrix_.weights)
+    warm = ALSRecommender(factors=4).starting_from(older)
+    del older
+    gc.collect()
+    assert older_matrix() is None
+    assert warm.fit(purchase_interactions(grouped_shop())).warm_started_
 
 
 def test_als_started_from_an_older_fit_keeps_known_factors_and_learns_newcomers():

@@ -1,6 +1,6 @@
 """Matrix factorisation on implicit feedback: alternating least squares from ``implicit``."""
 
-from typing import Self
+from typing import NamedTuple, Self
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,15 @@ from ml.recommenders.base import CELLS_PER_BATCH, DenseBlock, Recommender, Score
     dense_item_space, worker_threads
 from ml.recommenders.interactions import InteractionMatrix
 from ml.recommenders.similarity import pruned_cosine, similar_items_from_sparse
+
+
+class WarmStart(NamedTuple):
+    """What a fit starts from: an older fit's factors, by customer and item id."""
+
+    customer_ids: np.ndarray
+    item_ids: np.ndarray
+    user_factors: np.ndarray
+    item_factors: np.ndarray
 
 
 class ALSRecommender(Recommender):
@@ -42,13 +51,15 @@ class ALSRecommender(Recommender):
         self.random_state = random_state
         self.num_threads = num_threads
         self.warm_iterations = warm_iterations
-        self.warm_start: ALSRecommender | None = None
+        self.warm_start: WarmStart | None = None
 
     def starting_from(self, previous: "ALSRecommender") -> Self:
-        """Fit from ``previous``'s factors (customers and items new since then start at random)."""
+        """Fit from ``previous``'s factors (customers and items new since then start at random).
+        Only its ids and factors are kept, not the matrix it was fitted on (gigabytes at scale)."""
         if previous.factors != self.factors:
             raise ValueError(f"cannot start {self.factors} factors from {previous.factors}")
-        self.warm_start = previous
+        self.warm_start = WarmStart(previous.matrix_.customer_ids, previous.matrix_.item_ids,
+                                    previous.user_factors_, previous.item_factors_)
         return self
 
     def _fit(self, matrix: InteractionMatrix) -> None:
@@ -61,9 +72,10 @@ class ALSRecommender(Recommender):
             if self.warm_start is not None:
                 model.iterations = self.warm_iterations
                 model.user_factors, model.item_factors = self._initial_factors(matrix)
-            model.fit(matrix.weights.astype(np.float32), show_progress=False)
-        # the older model (and the matrix it holds) is not needed once its factors were copied
-        self.warm_started_, self.warm_start = self.warm_start is not None, None
+            # the older factors are not needed once copied
+            self.warm_started_, self.warm_start = self.warm_start is not None, None
+            # the weights are float32 already: implicit reads them without a copy
+            model.fit(matrix.weights, show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
 
@@ -78,10 +90,11 @@ class ALSRecommender(Recommender):
         previous = self.warm_start
         random = np.random.default_rng(self.random_state)
         initial = []
-        for known, factors in [(previous.matrix_.rows_of(matrix.customer_ids),
-                                previous.user_factors_),
-                               (previous.matrix_.columns_of(matrix.item_ids),
-                                previous.item_factors_)]:
+        for known, factors in [
+                (pd.Index(previous.customer_ids).get_indexer(matrix.customer_ids),
+                 previous.user_factors),
+                (pd.Index(previous.item_ids).get_indexer(matrix.item_ids),
+                 previous.item_factors)]:
             start = random.random((len(known), self.factors), dtype=np.float32) * 0.01
             start[known >= 0] = factors[known[known >= 0]]
             initial.append(start)

@@ -49,8 +49,8 @@ from ml.recommenders.base import Recommender, ScoreBlock, SparseBlock, empty_top
 from ml.recommenders.buy_again import BuyAgainRecommender
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.ease import EASERecommender
-from ml.recommenders.interactions import INTERACTION_COLUMNS, EventLog, InteractionMatrix, \
-    require_columns, shop_interactions
+from ml.recommenders.interactions import EventLog, InteractionMatrix, as_matrix, \
+    require_columns, shop_matrix
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.popularity import PopularityRecommender
 
@@ -116,12 +116,14 @@ class HybridRecommender(Recommender):
             components["content_based"] = ContentBasedRecommender(self.products)
         return components
 
-    def tune(self, train_interactions: pd.DataFrame, validation_truth: pd.DataFrame) -> Self:
-        """Learn the blend: fit the components on ``train_interactions`` and the classifiers on
-        whether each candidate was bought in the validation window (``validation_truth``:
-        customer_id, product_id), for at most ``tuning_customers`` sampled customers."""
+    def tune(self, train_interactions: pd.DataFrame | InteractionMatrix,
+             validation_truth: pd.DataFrame) -> Self:
+        """Learn the blend: fit the components on ``train_interactions`` (a frame, or its matrix)
+        and the classifiers on whether each candidate was bought in the validation window
+        (``validation_truth``: customer_id, product_id), for at most ``tuning_customers``
+        sampled customers."""
         require_columns(validation_truth, ["customer_id", "product_id"], "validation_truth")
-        self._fit_components(train_interactions)
+        self._fit_components(as_matrix(train_interactions), self._new_components())
         return self.learn_blend(validation_truth)
 
     def learn_blend(self, validation_truth: pd.DataFrame) -> Self:
@@ -179,30 +181,28 @@ class HybridRecommender(Recommender):
                 self.rankers_[exclude_seen] = ranker.fit(features, bought)
         return self
 
-    def fit(self, interactions: pd.DataFrame) -> Self:
-        """Refit the components on ``interactions``, keeping the blend learned by :meth:`tune`."""
+    def fit_matrix(self, matrix: InteractionMatrix) -> Self:
+        """Refit the components on ``matrix``, keeping the blend learned by :meth:`tune`
+        (:meth:`fit` does the same from an interactions frame)."""
         if not hasattr(self, "rankers_"):
             raise RuntimeError("HybridRecommender.fit needs a learned blend: call tune("
                                "train_interactions, validation_truth) first, or use fit_hybrid.")
+        components = self._new_components()
         # ALS starts from the factors it learned for tuning (a month older): fewer iterations.
         # The other tuning fits go first: at scale they are gigabytes, held for nothing beside
         # the new ones while those are fitted.
-        warm_start = self.components_["als"]
+        components["als"].starting_from(self.components_["als"])
         del self.components_, self.matrix_, self._item_features
-        self._fit_components(interactions, warm_start=warm_start)
+        self._fit_components(matrix, components)
         return self
 
     def _fit(self, matrix: InteractionMatrix) -> None:
-        raise NotImplementedError("the hybrid fits its components from the interactions frame")
+        raise NotImplementedError("the hybrid fits its components in fit_matrix")
 
-    def _fit_components(self, interactions: pd.DataFrame,
-                        warm_start: ALSRecommender | None = None) -> None:
-        require_columns(interactions, INTERACTION_COLUMNS, "interactions")
-        components = self._new_components()
-        if warm_start is not None:
-            components["als"].starting_from(warm_start)
-        # one matrix for every component (the content model sees it over its whole catalogue)
-        shared = InteractionMatrix.from_frame(interactions)
+    def _fit_components(self, shared: InteractionMatrix,
+                        components: dict[str, Recommender]) -> None:
+        """Fit ``components`` on ``shared``, one matrix for them all (the content model sees it
+        over its whole catalogue)."""
 
         def fit(model: Recommender) -> float:
             start = time.perf_counter()
@@ -382,5 +382,5 @@ def fit_hybrid(order_lines: pd.DataFrame, products: pd.DataFrame | None = None,
     """
     split = time_split(order_lines, window_days)
     model = HybridRecommender(products)
-    model.tune(shop_interactions(order_lines, events, before=split.test_start), split.truth())
-    return model.fit(shop_interactions(order_lines, events))
+    model.tune(shop_matrix(order_lines, events, before=split.test_start), split.truth())
+    return model.fit_matrix(shop_matrix(order_lines, events))

@@ -17,7 +17,7 @@ from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, CROSS_SELL_PARTNERS, \
     FrequentlyBoughtTogether
 from ml.recommenders.interactions import EventLog, purchase_interactions, require_columns, \
-    shop_interactions
+    shop_matrix
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.similarity import SIMILAR_ITEM_COLUMNS
 
@@ -177,7 +177,7 @@ def evaluate_and_recommend(order_lines: pd.DataFrame, products: pd.DataFrame, k:
     """
     metrics, model = evaluate_hybrid(order_lines, products, events=events)
     model.learn_blend(time_split(order_lines).truth())
-    model.fit(shop_interactions(order_lines, events))
+    model.fit_matrix(shop_matrix(order_lines, events))
     interactions = purchase_interactions(order_lines)
     similar = model.components_["item_knn"].similar_items(model.item_ids, k)
     recommendations = model.recommend(interactions["customer_id"].unique(), k)
