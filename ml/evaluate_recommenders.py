@@ -28,8 +28,7 @@ from ml.recommenders.buy_again import BuyAgainRecommender
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.ease import EASERecommender
 from ml.recommenders.hybrid import HybridRecommender
-from ml.recommenders.interactions import EventLog, InteractionMatrix, shop_interactions, \
-    shop_matrix
+from ml.recommenders.interactions import EventLog, shop_matrix
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.popularity import PopularityRecommender
 
@@ -100,10 +99,8 @@ def evaluate_hybrid(order_lines: pd.DataFrame, products: pd.DataFrame,
     split = time_split(order_lines, window_days)
     validation = validation_split(split, window_days)
     truth, detail = judged_sample(split.truth(), max_judged)
-    train = shop_interactions(order_lines, events, before=split.test_start)
+    train = shop_matrix(order_lines, events, before=split.test_start)
     training = TrainingSummary.of(train, judged=truth["customer_id"].unique())
-    # the fits need only the matrix: the frame is freed before them (gigabytes at scale)
-    train = InteractionMatrix.from_frame(train)
     hybrid, hybrid_seconds = _timed(lambda: HybridRecommender(products).tune(
         shop_matrix(order_lines, events, before=validation.test_start),
         validation.truth()).fit_matrix(train))

@@ -8,6 +8,7 @@ import pytest
 
 from ml.evaluation import TrainingSummary, drop_known_pairs, evaluate_recommendations, \
     ranking_metrics, rerank, time_split, validation_split
+from ml.recommenders.interactions import InteractionMatrix
 
 sys.path.insert(0, str(Path(__file__).parent))
 from reference_data import uci_order_lines  # noqa: E402
@@ -82,19 +83,23 @@ def test_new_items_variant_removes_training_items_from_truth_and_recommendations
     assert list(rerank(drop_known_pairs(recommend(None, 2, True), train))["rank"]) == [1, 1]
 
 
-def test_a_summary_kept_for_the_judged_customers_scores_as_the_whole_training_data():
+def test_a_summary_of_the_judged_customers_or_of_the_matrix_scores_as_the_whole_frame():
     train = truth({"c1": ["a", "b"], "c2": ["b"], "c3": ["c", "d"]})
     test = truth({"c1": ["a", "c"], "c2": ["a", "d"]})
 
     def recommend(customers, k, exclude_seen):
         return recommendations({"c1": ["a", "c", "b"], "c2": ["b", "d", "a"]})
 
-    judged = TrainingSummary.of(train, judged=["c1", "c2"])
-    assert set(judged.seen["customer_id"]) == {"c1", "c2"}
-    # c3's products still count in the catalogue (coverage) and in the buyers (novelty)
-    pd.testing.assert_frame_equal(
-        evaluate_recommendations(recommend, judged, test, k_values=(1, 3)),
-        evaluate_recommendations(recommend, TrainingSummary.of(train), test, k_values=(1, 3)))
+    matrix = InteractionMatrix.from_frame(train.assign(weight=1.0,
+                                                       last_at=pd.Timestamp("2024-01-01")))
+    whole = evaluate_recommendations(recommend, TrainingSummary.of(train), test, k_values=(1, 3))
+    for summary in (TrainingSummary.of(train, judged=["c1", "c2"]),
+                    TrainingSummary.of(matrix, judged=["c1", "c2"])):
+        assert sorted(map(tuple, summary.seen.to_numpy())) == [("c1", "a"), ("c1", "b"),
+                                                               ("c2", "b")]
+        # c3's products still count in the catalogue (coverage) and in the buyers (novelty)
+        pd.testing.assert_frame_equal(
+            evaluate_recommendations(recommend, summary, test, k_values=(1, 3)), whole)
 
 
 def test_a_model_that_only_repeats_gets_no_new_items_score():
