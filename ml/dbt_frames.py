@@ -25,7 +25,7 @@ STORED_IN_KEY_ORDER = {"fct_order_lines"}
 # column left in the database is memory the Python models never hold.
 MODEL_COLUMNS = {
     "fct_order_lines": ("customer_id", "order_id", "product_id", "source_system", "ordered_at",
-                        "quantity", "line_amount", "is_cancellation", "country"),
+                        "quantity", "line_amount", "is_cancellation"),
 }
 
 

@@ -5,12 +5,13 @@ import json
 import shutil
 
 import duckdb
+import pandas as pd
 import pytest
 from warehouse_helpers import query, shop_home, validate_shop
 
-from ml import paths
+from ml import paths, scoring
 from ml.build import run_dbt
-from ml.dbt_frames import duckdb_to_pandas
+from ml.dbt_frames import SourceRows, duckdb_to_pandas, to_pandas
 from ml.cli import main
 
 SOURCES = ["customer_profiles", "events", "online_retail_ii"]
@@ -71,6 +72,29 @@ def test_order_lines_are_stored_in_key_order_so_the_models_read_them_without_a_s
             assert len(ids) > 0 and ids.is_monotonic_increasing
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize(("score", "sources"), [
+    (scoring.customer_segments, {"events", "online_retail_ii"}),
+    # the event log's three months are too short for lifetime value's two horizons
+    (scoring.customer_clv, {"online_retail_ii"})])
+def test_customer_models_score_the_marts_read_per_source_as_the_whole_frames(generated_shop,
+                                                                            score, sources):
+    # dbt reads each source's lines and events when its turn comes; tests and `globalshop
+    # score` pass whole frames, coded in one pass over all sources
+    with shop_home(generated_shop):
+        connection = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+    try:
+        marts = {"order_lines": "fct_order_lines", "events": "fct_customer_activity_days"}
+        rfm = to_pandas(connection.table("customer_rfm"), "customer_rfm")
+        per_source = score(customer_rfm=rfm, **{argument: SourceRows(connection.table(table), table)
+                                                for argument, table in marts.items()})
+        whole = score(customer_rfm=rfm, **{argument: to_pandas(connection.table(table), table)
+                                           for argument, table in marts.items()})
+    finally:
+        connection.close()
+    assert set(per_source["source_system"]) == sources
+    pd.testing.assert_frame_equal(per_source, whole)
 
 
 def test_every_rfm_segment_is_named(generated_shop):

@@ -1,14 +1,14 @@
 """RFM segment and behaviour cluster of every customer with an RFM score (logic: ml.scoring)."""
 
 from ml import scoring
-from ml.dbt_frames import to_pandas
+from ml.dbt_frames import SourceRows, to_pandas
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     return scoring.customer_segments(
-        order_lines=to_pandas(dbt.ref("fct_order_lines"), "fct_order_lines"),
+        order_lines=SourceRows(dbt.ref("fct_order_lines"), "fct_order_lines"),
         customer_rfm=to_pandas(dbt.ref("customer_rfm"), "customer_rfm"),
-        events=to_pandas(dbt.ref("fct_customer_activity_days"), "fct_customer_activity_days"),
+        events=SourceRows(dbt.ref("fct_customer_activity_days"), "fct_customer_activity_days"),
         scored_at=dbt.config.get("scored_at") or None,
     )
