@@ -141,9 +141,9 @@ class TrainingSummary:
     def of(cls, train_interactions: pd.DataFrame | InteractionMatrix,
            judged=None) -> "TrainingSummary":
         """The summary of ``train_interactions`` (a frame, or its matrix), keeping the pairs of
-        only the ``judged`` customers (default: all): the metrics look up no others. From the
-        matrix it takes about a second at 42M events; grouping that frame's 39M string pairs
-        took 39 s."""
+        only the ``judged`` customers (default: all): the metrics look up no others. At 42M
+        events (29.2M training pairs) it took 0.6 s from the matrix, and 20-39 s from the
+        frame, grouping its string ids."""
         if isinstance(train_interactions, InteractionMatrix):
             return cls._of_matrix(train_interactions, judged)
         require_columns(train_interactions, ["customer_id", "product_id"], "train_interactions")
