@@ -18,7 +18,7 @@ from ml.churn import fit_and_score_churn
 from ml.clv import fit_and_score_clv
 from ml.dbt_frames import SourceRows
 from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, CROSS_SELL_PARTNERS
-from ml.recommenders.interactions import ORDER_LINE_COLUMNS, EventLog
+from ml.recommenders.interactions import ORDER_LINE_COLUMNS, EventLog, PurchaseLog
 from ml.evaluate_customer_models import validate
 from ml.features import EVENT_COLUMNS, ORDER_LINE_COLUMNS as HISTORY_COLUMNS, OrderHistory, \
     customer_features, order_histories
@@ -56,7 +56,8 @@ METRIC_TYPES = {"run_id": "str", "model_name": "str", "model_version": "str", "m
                 "test_start": "datetime64[us]", "test_end": "datetime64[us]",
                 "n_customers": "float64", "detail": "str"}
 
-SourceScorer = Callable[[str, pd.Timestamp, pd.DataFrame, EventLog | None], pd.DataFrame]
+SourceScorer = Callable[[str, pd.Timestamp, pd.DataFrame | PurchaseLog, EventLog | None],
+                        pd.DataFrame]
 
 
 def as_of_dates(customer_rfm: pd.DataFrame) -> dict[str, pd.Timestamp]:
@@ -113,20 +114,24 @@ def _by_source(mart: pd.DataFrame | SourceRows, table: str) -> SourceRows:
 
 def _score_sources(order_lines: pd.DataFrame | SourceRows, customer_rfm: pd.DataFrame,
                    events: pd.DataFrame | SourceRows | None, history_days: int, purpose: str,
-                   score: SourceScorer) -> tuple[list[pd.DataFrame], dict[str, str]]:
+                   score: SourceScorer, lines_as_log: bool = False
+                   ) -> tuple[list[pd.DataFrame], dict[str, str]]:
     """`score(source, as_of, lines, events)` for each source with enough history, reading each
-    source's order lines and events only when its turn comes (see SourceRows).
+    source's order lines and events only when its turn comes (see SourceRows). With
+    ``lines_as_log`` the lines come as a PurchaseLog, left in the warehouse on DuckDB, for
+    models that only group them.
 
     Returns the frames scored and, per source left out, the reason."""
     order_lines = _by_source(order_lines, "fct_order_lines")
 
     def sources():
         for source, as_of in as_of_dates(customer_rfm).items():
-            lines = order_lines.of(source)
-            yield (source, (as_of - pd.Timestamp(lines["ordered_at"].min())).days,
-                   lines["customer_id"].nunique(),
+            lines = (PurchaseLog(order_lines.left_in_duckdb(source)) if lines_as_log
+                     else order_lines.of(source))
+            log = PurchaseLog.of(lines)
+            yield (source, (as_of - log.first_ordered_at).days, log.customer_count,
                    lambda: score(source, as_of, lines, _source_event_log(events, source)))
-            del lines  # before the next source's lines are read
+            del lines, log  # before the next source's lines are read
 
     return _score_each(sources(), history_days, purpose)
 
@@ -327,23 +332,24 @@ RECOMMENDER_HISTORY_DAYS = 90
 def _catalogue_sources(order_lines: pd.DataFrame | SourceRows, products: pd.DataFrame,
                        customer_rfm: pd.DataFrame, events: pd.DataFrame | SourceRows | None,
                        history_days: int, purpose: str,
-                       score: Callable[[str, pd.DataFrame, pd.DataFrame, EventLog | None],
-                                       pd.DataFrame]
-                       ) -> tuple[list[pd.DataFrame], dict[str, str]]:
+                       score: Callable[[str, pd.DataFrame | PurchaseLog, pd.DataFrame,
+                                        EventLog | None], pd.DataFrame],
+                       lines_as_log: bool = False) -> tuple[list[pd.DataFrame], dict[str, str]]:
     """Like _score_sources, for models that also need a catalogue of `MIN_PRODUCTS` or more:
     `score(source, lines, catalogue, events)`. The order lines and events are frames or, from a
     dbt Python model, SourceRows over the marts (read one source at a time), of which only the
-    columns the recommenders use are read."""
+    columns the recommenders use are read; with ``lines_as_log``, a PurchaseLog of the lines."""
     order_lines = _by_source(order_lines, "fct_order_lines").only(ORDER_LINE_COLUMNS)
 
     def score_source(source, as_of, lines, source_events):
         catalogue = products[products["source_system"] == source]
-        if lines["product_id"].nunique() < MIN_PRODUCTS:
-            raise ValueError(f"{lines['product_id'].nunique()} products bought; "
-                             f"{purpose} needs {MIN_PRODUCTS}")
+        bought = PurchaseLog.of(lines).product_count
+        if bought < MIN_PRODUCTS:
+            raise ValueError(f"{bought} products bought; {purpose} needs {MIN_PRODUCTS}")
         return score(source, lines, catalogue, source_events).assign(source_system=source)
 
-    return _score_sources(order_lines, customer_rfm, events, history_days, purpose, score_source)
+    return _score_sources(order_lines, customer_rfm, events, history_days, purpose, score_source,
+                          lines_as_log)
 
 
 def product_similar_items(order_lines: pd.DataFrame | SourceRows, products: pd.DataFrame,
@@ -354,7 +360,8 @@ def product_similar_items(order_lines: pd.DataFrame | SourceRows, products: pd.D
 
     frames, _ = _catalogue_sources(
         order_lines, products, customer_rfm, None, 0, "similar items",
-        lambda source, lines, catalogue, _: outputs.product_similar_items(lines, catalogue, k))
+        lambda source, lines, catalogue, _: outputs.product_similar_items(lines, catalogue, k),
+        lines_as_log=True)
     return _stack(frames, SIMILAR_ITEM_TYPES)
 
 
@@ -369,7 +376,8 @@ def product_cross_sell(order_lines: pd.DataFrame | SourceRows, products: pd.Data
     frames, _ = _catalogue_sources(
         order_lines, products, customer_rfm, None, 0, "cross-sell",
         lambda source, lines, catalogue, _: outputs.product_cross_sell(
-            lines, partners_per_product=partners_per_product))
+            lines, partners_per_product=partners_per_product),
+        lines_as_log=True)
     return _stack(frames, CROSS_SELL_TYPES).astype(
         {"support": "float64", "confidence": "float64", "lift": "float64"})
 

@@ -18,13 +18,14 @@ from ml.recommenders.cross_sell import FrequentlyBoughtTogether
 from ml.recommenders.ease import EASERecommender
 from ml.recommenders.hybrid import PRUNING_TREES, HybridRecommender, best_by_first_trees, \
     fit_hybrid
-from ml.recommenders.interactions import (EventLog, InteractionMatrix, event_interactions,
-                                          purchase_interactions, shop_interactions)
+from ml.recommenders.interactions import (EventLog, InteractionMatrix, PurchaseLog,
+                                          event_interactions, purchase_interactions,
+                                          shop_interactions)
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.outputs import REASON_POPULAR, REASON_REPEAT, customer_recommendations, \
     evaluate_and_recommend, product_cross_sell, product_similar_items
 from ml.recommenders.popularity import PopularityRecommender
-from ml.recommenders import base as ml_base
+from ml.recommenders import base as ml_base, cross_sell
 
 sys.path.insert(0, str(Path(__file__).parent))
 from reference_data import uci_order_lines, uci_products  # noqa: E402
@@ -150,6 +151,41 @@ def test_duckdb_sums_an_event_log_into_the_same_interactions_as_pandas():
         assert (matrix.weights != expected_matrix.weights).nnz == 0
         assert (matrix.last_at != expected_matrix.last_at).nnz == 0
         np.testing.assert_array_equal(matrix.weights.indices, expected_matrix.weights.indices)
+
+
+def dirty_shop() -> pd.DataFrame:
+    """grouped_shop with a repeated line, guest orders and a cancellation, ordered to the second
+    (as the warehouse's microseconds hold them)."""
+    lines = grouped_shop(60)
+    lines["ordered_at"] = lines["ordered_at"].dt.floor("s")
+    guests = lines.iloc[:40].assign(customer_id=None, order_id=lambda f: "g" + f["order_id"])
+    cancelled = lines.iloc[[3]].assign(order_id="Cx", is_cancellation=True, quantity=-1)
+    return pd.concat([lines, lines.iloc[[5]], guests, cancelled], ignore_index=True)
+
+
+def test_duckdb_groups_order_lines_as_pandas_does():
+    import duckdb
+
+    lines = dirty_shop()
+    connection = duckdb.connect()
+    connection.register("lines", lines)
+    in_duckdb, in_pandas = PurchaseLog(connection.table("lines")), PurchaseLog(lines)
+    assert (in_duckdb.first_ordered_at, in_duckdb.customer_count, in_duckdb.product_count) == (
+        lines["ordered_at"].min(), lines["customer_id"].nunique(), 30)
+    assert (in_pandas.first_ordered_at, in_pandas.customer_count, in_pandas.product_count) == (
+        in_duckdb.first_ordered_at, in_duckdb.customer_count, in_duckdb.product_count)
+    for before in [None, START + pd.Timedelta(days=60, hours=6)]:
+        expected = purchase_interactions(lines, before)
+        summed = in_duckdb.interactions(before)  # in no particular order
+        assert summed.dtypes.to_dict() == expected.dtypes.to_dict()
+        pd.testing.assert_frame_equal(
+            summed.sort_values(["customer_id", "product_id"], ignore_index=True), expected)
+    key = ["order_id", "product_id"]
+    pd.testing.assert_frame_equal(
+        in_duckdb.baskets().sort_values(key, ignore_index=True),
+        in_pandas.baskets().sort_values(key, ignore_index=True))
+    pd.testing.assert_frame_equal(FrequentlyBoughtTogether(min_pair_count=2).fit(in_duckdb).pairs_,
+                                  FrequentlyBoughtTogether(min_pair_count=2).fit(lines).pairs_)
 
 
 def test_a_matrix_moved_onto_a_catalogue_keeps_every_interaction_at_its_product():
@@ -435,6 +471,41 @@ def test_cross_sell_support_confidence_and_lift_on_a_hand_example():
     assert pairs.loc[("B", "A"), "confidence"] == pytest.approx(1.0)
     assert pairs.loc[("B", "A"), "lift"] == pytest.approx(1 / (3 / 5))
     assert FrequentlyBoughtTogether(min_pair_count=3).fit(lines).pairs_.empty
+
+
+def test_cross_sell_counts_every_pair_as_a_self_join_of_the_baskets_does(monkeypatch):
+    # chunks of 7 items, so that pairs are counted across chunk boundaries
+    monkeypatch.setattr(cross_sell, "ITEM_CHUNK_SIZE", 7)
+    lines = dirty_shop()
+    baskets = lines.loc[~lines["is_cancellation"], ["order_id", "product_id"]].drop_duplicates()
+    pairs = baskets.merge(baskets, on="order_id", suffixes=("", "_other"))
+    pairs = pairs[pairs["product_id"] != pairs["product_id_other"]]
+    pair_count = pairs.groupby(["product_id", "product_id_other"]).size()
+    n_baskets, item_baskets = baskets["order_id"].nunique(), baskets["product_id"].value_counts()
+    first, other = (pair_count.index.get_level_values(level) for level in [0, 1])
+    expected = pd.DataFrame({
+        "product_id": first, "other_product_id": other,
+        "support": pair_count.to_numpy() / n_baskets,
+        "confidence": pair_count.to_numpy() / item_baskets[first].to_numpy(),
+        "lift": pair_count.to_numpy() * n_baskets
+        / (item_baskets[first].to_numpy() * item_baskets[other].to_numpy()),
+        "pair_count": pair_count.to_numpy()})
+    expected = expected[(expected["pair_count"] >= 3) & (expected["lift"] > 1)]
+    fitted = FrequentlyBoughtTogether(min_pair_count=3).fit(lines).pairs_
+    assert len(fitted) > 100
+    key = ["product_id", "other_product_id"]
+    pd.testing.assert_frame_equal(fitted.sort_values(key, ignore_index=True),
+                                  expected.sort_values(key, ignore_index=True))
+    # a pair's lift is its mirror image's to the last bit, so equal lifts tie exactly
+    mirrored = fitted.merge(fitted, left_on=key, right_on=key[::-1])
+    assert len(mirrored) == len(fitted)
+    assert (mirrored["lift_x"] == mirrored["lift_y"]).all()
+    capped = FrequentlyBoughtTogether(min_pair_count=3, partners_per_product=2).fit(lines).pairs_
+    strongest = expected.sort_values(["product_id", "lift", "other_product_id"],
+                                     ascending=[True, False, True]).groupby("product_id").head(2)
+    assert fitted.groupby("product_id").size().max() > 2
+    pd.testing.assert_frame_equal(capped.sort_values(key, ignore_index=True),
+                                  strongest.sort_values(key, ignore_index=True))
 
 
 def test_cross_sell_keeps_each_products_strongest_partners_by_lift():

@@ -139,6 +139,75 @@ class EventLog:
         return duckdb_to_pandas(summed)
 
 
+class PurchaseLog:
+    """A shop's order lines (fct_order_lines rows) as the product models read them: a pandas
+    frame, or a DuckDB relation left in the warehouse. On a relation DuckDB groups the lines and
+    only the groups come into Python: at 42M events the wholesale source's 22.6M lines took
+    4.4 GB in pandas, and grouping them there 15 s (interactions) and 4 s (baskets).
+    """
+
+    def __init__(self, rows):
+        self.rows = rows
+        self._summary: tuple[pd.Timestamp, int, int] | None = None
+
+    @classmethod
+    def of(cls, order_lines: "pd.DataFrame | PurchaseLog") -> "PurchaseLog":
+        return order_lines if isinstance(order_lines, PurchaseLog) else cls(order_lines)
+
+    @property
+    def first_ordered_at(self) -> pd.Timestamp:
+        return self._summarised()[0]
+
+    @property
+    def customer_count(self) -> int:
+        """Distinct customer ids on the lines."""
+        return self._summarised()[1]
+
+    @property
+    def product_count(self) -> int:
+        """Distinct products on the lines."""
+        return self._summarised()[2]
+
+    def _summarised(self) -> tuple[pd.Timestamp, int, int]:
+        if self._summary is None:  # summed once: each summary scans the mart
+            if isinstance(self.rows, pd.DataFrame):
+                first = self.rows["ordered_at"].min()
+                customers, products = (self.rows[column].nunique()
+                                       for column in ["customer_id", "product_id"])
+            else:
+                first, customers, products = self.rows.aggregate(
+                    "min(ordered_at), count(distinct customer_id), "
+                    "count(distinct product_id)").fetchall()[0]
+            self._summary = (pd.Timestamp(first), int(customers), int(products))
+        return self._summary
+
+    def interactions(self, before: pd.Timestamp | None = None) -> pd.DataFrame:
+        """:func:`purchase_interactions` of the lines ordered before ``before`` (all without
+        it). From a relation the rows come in no particular order, as EventLog's."""
+        if isinstance(self.rows, pd.DataFrame):
+            return purchase_interactions(self.rows, before)
+        relation = self.rows.filter("customer_id is not null and not is_cancellation")
+        if before is not None:
+            import duckdb
+
+            relation = relation.filter(duckdb.ColumnExpression("ordered_at") < duckdb.ConstantExpression(
+                pd.Timestamp(before).to_pydatetime()))
+        return duckdb_to_pandas(relation.aggregate(
+            "customer_id, product_id, cast(count(distinct order_id) as double) as weight, "
+            "max(ordered_at) as last_at", "customer_id, product_id"))
+
+    def baskets(self) -> pd.DataFrame:
+        """order_id, product_id: each product once per basket, over the lines that are not
+        cancellations (guest orders included). From a relation in no particular order."""
+        if isinstance(self.rows, pd.DataFrame):
+            require_columns(self.rows, ["order_id", "product_id", "is_cancellation"],
+                            "order_lines")
+            return self.rows.loc[~self.rows["is_cancellation"].astype(bool),
+                                 ["order_id", "product_id"]].drop_duplicates()
+        return duckdb_to_pandas(self.rows.filter("not is_cancellation")
+                                .select("order_id, product_id").distinct())
+
+
 def shop_interactions(order_lines: pd.DataFrame, events: pd.DataFrame | EventLog | None = None,
                       before: pd.Timestamp | None = None) -> pd.DataFrame:
     """What customers did before ``before`` (default: all of it), as every recommender learns it:

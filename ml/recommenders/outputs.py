@@ -16,8 +16,8 @@ from ml.recommenders.base import Recommender, sparse_lookup, within_row_rank
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, CROSS_SELL_PARTNERS, \
     FrequentlyBoughtTogether
-from ml.recommenders.interactions import EventLog, purchase_interactions, require_columns, \
-    shop_matrix
+from ml.recommenders.interactions import EventLog, PurchaseLog, purchase_interactions, \
+    require_columns, shop_matrix
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.similarity import SIMILAR_ITEM_COLUMNS
 
@@ -125,7 +125,7 @@ def explained(recommendations: pd.DataFrame, model_name: str,
         CUSTOMER_RECOMMENDATION_COLUMNS]
 
 
-def product_cross_sell(order_lines: pd.DataFrame, min_pair_count: int = 10,
+def product_cross_sell(order_lines: pd.DataFrame | PurchaseLog, min_pair_count: int = 10,
                        min_lift: float = 1.0, partners_per_product: int | None = None
                        ) -> pd.DataFrame:
     """The ``product_cross_sell`` table: association rules with lift above ``min_lift`` seen in at
@@ -137,7 +137,7 @@ def product_cross_sell(order_lines: pd.DataFrame, min_pair_count: int = 10,
                              ascending=[True, False, True], kind="stable", ignore_index=True)
 
 
-def product_similar_items(order_lines: pd.DataFrame, products: pd.DataFrame,
+def product_similar_items(order_lines: pd.DataFrame | PurchaseLog, products: pd.DataFrame,
                           k: int = 10) -> pd.DataFrame:
     """The ``product_similar_items`` table for every catalogue product.
 
@@ -146,7 +146,7 @@ def product_similar_items(order_lines: pd.DataFrame, products: pd.DataFrame,
     (description, category, brand), so a new product has similar items from day one.
     """
     require_columns(products, ["product_id"], "products")
-    interactions = purchase_interactions(order_lines)
+    interactions = PurchaseLog.of(order_lines).interactions()
     catalogue = np.asarray(products["product_id"].drop_duplicates(), dtype=object)
     collaborative = ItemKNNRecommender().fit(interactions).similar_items(catalogue, k)
     content = ContentBasedRecommender(products).fit(interactions).similar_items(catalogue, 2 * k)
