@@ -190,8 +190,8 @@ class PurchaseLog:
         if before is not None:
             import duckdb
 
-            relation = relation.filter(duckdb.ColumnExpression("ordered_at") < duckdb.ConstantExpression(
-                pd.Timestamp(before).to_pydatetime()))
+            cut_off = duckdb.ConstantExpression(pd.Timestamp(before).to_pydatetime())
+            relation = relation.filter(duckdb.ColumnExpression("ordered_at") < cut_off)
         return duckdb_to_pandas(relation.aggregate(
             "customer_id, product_id, cast(count(distinct order_id) as double) as weight, "
             "max(ordered_at) as last_at", "customer_id, product_id"))
