@@ -148,7 +148,7 @@ class PurchaseLog:
 
     def __init__(self, rows):
         self.rows = rows
-        self._summary: tuple[pd.Timestamp, int, int] | None = None
+        self._summary: dict[str, object] = {}
 
     @classmethod
     def of(cls, order_lines: "pd.DataFrame | PurchaseLog") -> "PurchaseLog":
@@ -156,30 +156,33 @@ class PurchaseLog:
 
     @property
     def first_ordered_at(self) -> pd.Timestamp:
-        return self._summarised()[0]
+        return pd.Timestamp(self._summarised("first_ordered_at"))
 
     @property
     def customer_count(self) -> int:
         """Distinct customer ids on the lines."""
-        return self._summarised()[1]
+        return int(self._summarised("customer_count"))
 
     @property
     def product_count(self) -> int:
         """Distinct products on the lines."""
-        return self._summarised()[2]
+        return int(self._summarised("product_count"))
 
-    def _summarised(self) -> tuple[pd.Timestamp, int, int]:
-        if self._summary is None:  # summed once: each summary scans the mart
+    def _summarised(self, figure: str):
+        if figure not in self._summary:
             if isinstance(self.rows, pd.DataFrame):
-                first = self.rows["ordered_at"].min()
-                customers, products = (self.rows[column].nunique()
-                                       for column in ["customer_id", "product_id"])
-            else:
-                first, customers, products = self.rows.aggregate(
+                # only the figure asked for: each distinct count is a pass over the ids
+                self._summary[figure] = {
+                    "first_ordered_at": lambda: self.rows["ordered_at"].min(),
+                    "customer_count": lambda: self.rows["customer_id"].nunique(),
+                    "product_count": lambda: self.rows["product_id"].nunique()}[figure]()
+            else:  # all at once: each summary scans the mart
+                values = self.rows.aggregate(
                     "min(ordered_at), count(distinct customer_id), "
                     "count(distinct product_id)").fetchall()[0]
-            self._summary = (pd.Timestamp(first), int(customers), int(products))
-        return self._summary
+                self._summary.update(zip(["first_ordered_at", "customer_count",
+                                          "product_count"], values))
+        return self._summary[figure]
 
     def interactions(self, before: pd.Timestamp | None = None) -> pd.DataFrame:
         """:func:`purchase_interactions` of the lines ordered before ``before`` (all without
