@@ -28,7 +28,7 @@ from ml.recommenders.buy_again import BuyAgainRecommender
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.ease import EASERecommender
 from ml.recommenders.hybrid import HybridRecommender
-from ml.recommenders.interactions import EventLog, shop_matrix
+from ml.recommenders.interactions import EventLog, PurchaseLog, shop_matrix
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.popularity import PopularityRecommender
 
@@ -66,7 +66,7 @@ def judged_sample(truth: pd.DataFrame, max_customers: int = JUDGED_CUSTOMERS,
             f"{max_customers:,} of {len(customers):,} judged customers, sampled (seed {seed})")
 
 
-def evaluate(order_lines: pd.DataFrame, products: pd.DataFrame,
+def evaluate(order_lines: pd.DataFrame | PurchaseLog, products: pd.DataFrame,
              window_days: int = DEFAULT_WINDOW_DAYS,
              k_values: tuple[int, ...] = DEFAULT_K_VALUES,
              events: pd.DataFrame | EventLog | None = None,
@@ -78,7 +78,7 @@ def evaluate(order_lines: pd.DataFrame, products: pd.DataFrame,
     return metrics
 
 
-def evaluate_hybrid(order_lines: pd.DataFrame, products: pd.DataFrame,
+def evaluate_hybrid(order_lines: pd.DataFrame | PurchaseLog, products: pd.DataFrame,
                     window_days: int = DEFAULT_WINDOW_DAYS,
                     k_values: tuple[int, ...] = DEFAULT_K_VALUES,
                     events: pd.DataFrame | EventLog | None = None,

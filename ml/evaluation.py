@@ -23,8 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ml.recommenders.interactions import InteractionMatrix, purchase_interactions, purchase_lines, \
-    require_columns
+from ml.recommenders.interactions import InteractionMatrix, PurchaseLog, require_columns
 
 DEFAULT_WINDOW_DAYS = 30
 DEFAULT_K_VALUES = (10, 20)
@@ -37,9 +36,11 @@ class TimeSplit:
 
     The lines are cut from ``order_lines`` when asked for, not held: at tens of millions of lines
     a copy of the training lines is gigabytes, and the recommenders need only the cut-off and the
-    truth (validation_split then cuts the same lines one window earlier)."""
+    truth (validation_split then cuts the same lines one window earlier). ``order_lines`` may be
+    a PurchaseLog left in the warehouse, which the truth is grouped in; ``train_lines`` and
+    ``test_lines`` need a frame."""
 
-    order_lines: pd.DataFrame
+    order_lines: pd.DataFrame | PurchaseLog
     test_start: pd.Timestamp
     test_end: pd.Timestamp
 
@@ -53,22 +54,25 @@ class TimeSplit:
         return self.order_lines[(ordered_at >= self.test_start) & (ordered_at < self.test_end)]
 
     def truth(self) -> pd.DataFrame:
-        """customer_id, product_id bought in the test window by customers who bought before it."""
-        test = purchase_interactions(self.test_lines)
-        train_customers = purchase_lines(self.order_lines, self.test_start)["customer_id"].unique()
-        judged = test[test["customer_id"].isin(train_customers)]
-        return judged[["customer_id", "product_id"]].reset_index(drop=True)
+        """customer_id, product_id bought in the test window by customers who bought before it,
+        sorted."""
+        purchases = PurchaseLog.of(self.order_lines)
+        test = purchases.interactions(before=self.test_end, since=self.test_start)
+        judged = test[test["customer_id"].isin(purchases.customers(before=self.test_start))]
+        return judged[["customer_id", "product_id"]].sort_values(
+            ["customer_id", "product_id"], ignore_index=True)
 
     def _ordered_at(self) -> pd.Series:
         return pd.to_datetime(self.order_lines["ordered_at"])
 
 
-def time_split(order_lines: pd.DataFrame, window_days: int = DEFAULT_WINDOW_DAYS,
+def time_split(order_lines: pd.DataFrame | PurchaseLog, window_days: int = DEFAULT_WINDOW_DAYS,
                end: pd.Timestamp | None = None) -> TimeSplit:
     """Split at ``end - window_days``; ``end`` defaults to midnight after the last order's day."""
-    require_columns(order_lines, ["ordered_at"], "order_lines")
+    if isinstance(order_lines, pd.DataFrame):
+        require_columns(order_lines, ["ordered_at"], "order_lines")
     if end is None:
-        end = pd.to_datetime(order_lines["ordered_at"]).max().normalize() + pd.Timedelta(days=1)
+        end = PurchaseLog.of(order_lines).last_ordered_at.normalize() + pd.Timedelta(days=1)
     return TimeSplit(order_lines, test_start=end - pd.Timedelta(days=window_days), test_end=end)
 
 

@@ -408,13 +408,14 @@ def recommender_outputs(order_lines: pd.DataFrame | SourceRows, products: pd.Dat
         metrics, recommendations = evaluate_and_recommend(lines, catalogue, k, source_events,
                                                           companions)
         split = time_split(lines)
-        metric_rows = recommender_metric_rows(metrics, source, lines["ordered_at"].min(),
+        metric_rows = recommender_metric_rows(metrics, source, lines.first_ordered_at,
                                               split.test_start, split.test_end)
         return pd.concat([recommendations.assign(row_type="recommendation"),
                           metric_rows.assign(row_type="metric")], ignore_index=True)
 
     frames, skipped = _catalogue_sources(order_lines, products, customer_rfm, events,
-                                         RECOMMENDER_HISTORY_DAYS, "recommendations", score)
+                                         RECOMMENDER_HISTORY_DAYS, "recommendations", score,
+                                         lines_as_log=True)
     for source, reason in skipped.items():
         frames.append(pd.DataFrame([{"run_id": f"{source}@skipped", "model_name": "recommenders",
                                      "model_version": "none", "metric": "skipped",

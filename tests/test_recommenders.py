@@ -153,10 +153,10 @@ def test_duckdb_sums_an_event_log_into_the_same_interactions_as_pandas():
         np.testing.assert_array_equal(matrix.weights.indices, expected_matrix.weights.indices)
 
 
-def dirty_shop() -> pd.DataFrame:
+def dirty_shop(n_customers: int = 60) -> pd.DataFrame:
     """grouped_shop with a repeated line, guest orders and a cancellation, ordered to the second
     (as the warehouse's microseconds hold them)."""
-    lines = grouped_shop(60)
+    lines = grouped_shop(n_customers)
     lines["ordered_at"] = lines["ordered_at"].dt.floor("s")
     guests = lines.iloc[:40].assign(customer_id=None, order_id=lambda f: "g" + f["order_id"])
     cancelled = lines.iloc[[3]].assign(order_id="Cx", is_cancellation=True, quantity=-1)
@@ -434,6 +434,22 @@ def test_evaluate_and_recommend_serves_the_evaluated_hybrid_relearned_and_refitt
         .reset_index(drop=True),
         expected[["customer_id", "rank", "product_id"]].sort_values(["customer_id", "rank"])
         .reset_index(drop=True))
+
+
+def test_evaluate_and_recommend_from_lines_left_in_duckdb_as_from_a_frame():
+    import duckdb
+
+    lines = dirty_shop(300)
+    connection = duckdb.connect()
+    connection.register("lines", lines)
+    from_frame = evaluate_and_recommend(lines, grouped_products(), k=5)
+    in_duckdb = evaluate_and_recommend(PurchaseLog(connection.table("lines")), grouped_products(),
+                                       k=5)
+    assert len(from_frame[1]) == 5 * lines["customer_id"].nunique()
+    for expected, got in zip(from_frame, in_duckdb):
+        # fit_seconds: wall time
+        pd.testing.assert_frame_equal(got.drop(columns="fit_seconds", errors="ignore"),
+                                      expected.drop(columns="fit_seconds", errors="ignore"))
 
 
 def test_the_first_trees_keep_each_customers_best_candidates_ties_to_the_earlier_pair():

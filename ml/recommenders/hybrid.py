@@ -49,7 +49,7 @@ from ml.recommenders.base import Recommender, ScoreBlock, SparseBlock, empty_top
 from ml.recommenders.buy_again import BuyAgainRecommender
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.ease import EASERecommender
-from ml.recommenders.interactions import EventLog, InteractionMatrix, as_matrix, \
+from ml.recommenders.interactions import EventLog, InteractionMatrix, PurchaseLog, as_matrix, \
     require_columns, shop_matrix
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.popularity import PopularityRecommender
@@ -372,7 +372,7 @@ def item_features(matrix: InteractionMatrix) -> dict[str, np.ndarray]:
     }
 
 
-def fit_hybrid(order_lines: pd.DataFrame, products: pd.DataFrame | None = None,
+def fit_hybrid(order_lines: pd.DataFrame | PurchaseLog, products: pd.DataFrame | None = None,
                window_days: int = 30, events: pd.DataFrame | EventLog | None = None
                ) -> HybridRecommender:
     """Tune the hybrid on the last ``window_days`` of ``order_lines``, then fit it on them all.

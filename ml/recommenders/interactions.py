@@ -140,10 +140,10 @@ class EventLog:
 
 
 class PurchaseLog:
-    """A shop's order lines (fct_order_lines rows) as the product models read them: a pandas
-    frame, or a DuckDB relation left in the warehouse. On a relation DuckDB groups the lines and
-    only the groups come into Python: at 42M events the wholesale source's 22.6M lines took
-    4.4 GB in pandas, and grouping them there 15 s (interactions) and 4 s (baskets).
+    """A shop's order lines (fct_order_lines rows) as the recommenders read them: a pandas frame,
+    or a DuckDB relation left in the warehouse. On a relation DuckDB groups the lines and only
+    the groups come into Python: at 42M events the wholesale source's 22.6M lines took 4.4 GB
+    in pandas, and grouping them there 15 s (interactions) and 4 s (baskets).
     """
 
     def __init__(self, rows):
@@ -157,6 +157,10 @@ class PurchaseLog:
     @property
     def first_ordered_at(self) -> pd.Timestamp:
         return pd.Timestamp(self._summarised("first_ordered_at"))
+
+    @property
+    def last_ordered_at(self) -> pd.Timestamp:
+        return pd.Timestamp(self._summarised("last_ordered_at"))
 
     @property
     def customer_count(self) -> int:
@@ -173,31 +177,54 @@ class PurchaseLog:
             if isinstance(self.rows, pd.DataFrame):
                 # only the figure asked for: each distinct count is a pass over the ids
                 self._summary[figure] = {
-                    "first_ordered_at": lambda: self.rows["ordered_at"].min(),
+                    "first_ordered_at": lambda: pd.to_datetime(self.rows["ordered_at"]).min(),
+                    "last_ordered_at": lambda: pd.to_datetime(self.rows["ordered_at"]).max(),
                     "customer_count": lambda: self.rows["customer_id"].nunique(),
                     "product_count": lambda: self.rows["product_id"].nunique()}[figure]()
             else:  # all at once: each summary scans the mart
+                figures = ["first_ordered_at", "last_ordered_at", "customer_count",
+                           "product_count"]
                 values = self.rows.aggregate(
-                    "min(ordered_at), count(distinct customer_id), "
+                    "min(ordered_at), max(ordered_at), count(distinct customer_id), "
                     "count(distinct product_id)").fetchall()[0]
-                self._summary.update(zip(["first_ordered_at", "customer_count",
-                                          "product_count"], values))
+                self._summary.update(zip(figures, values))
         return self._summary[figure]
 
-    def interactions(self, before: pd.Timestamp | None = None) -> pd.DataFrame:
-        """:func:`purchase_interactions` of the lines ordered before ``before`` (all without
-        it). From a relation the rows come in no particular order, as EventLog's."""
+    def interactions(self, before: pd.Timestamp | None = None,
+                     since: pd.Timestamp | None = None) -> pd.DataFrame:
+        """:func:`purchase_interactions` of the lines ordered before ``before`` and from
+        ``since`` on (when given). From a relation the rows come in no particular order, as
+        EventLog's."""
         if isinstance(self.rows, pd.DataFrame):
-            return purchase_interactions(self.rows, before)
-        relation = self.rows.filter("customer_id is not null and not is_cancellation")
-        if before is not None:
-            import duckdb
-
-            cut_off = duckdb.ConstantExpression(pd.Timestamp(before).to_pydatetime())
-            relation = relation.filter(duckdb.ColumnExpression("ordered_at") < cut_off)
+            rows = self.rows
+            if since is not None:
+                rows = rows[pd.to_datetime(rows["ordered_at"]) >= since]
+            return purchase_interactions(rows, before)
+        relation = self._purchases(before, since)
         return duckdb_to_pandas(relation.aggregate(
             "customer_id, product_id, cast(count(distinct order_id) as double) as weight, "
             "max(ordered_at) as last_at", "customer_id, product_id"))
+
+    def customers(self, before: pd.Timestamp | None = None) -> np.ndarray:
+        """The customers with a purchase (a line of :func:`purchase_lines`) before ``before``."""
+        if isinstance(self.rows, pd.DataFrame):
+            return purchase_lines(self.rows, before)["customer_id"].unique()
+        relation = self._purchases(before, None).select("customer_id").distinct()
+        return relation.fetchnumpy()["customer_id"]
+
+    def _purchases(self, before: pd.Timestamp | None, since: pd.Timestamp | None):
+        """The relation's lines of :func:`purchase_lines`, ordered in [since, before)."""
+        import duckdb
+
+        relation = self.rows.filter("customer_id is not null and not is_cancellation")
+        ordered_at = duckdb.ColumnExpression("ordered_at")
+        if before is not None:
+            relation = relation.filter(
+                ordered_at < duckdb.ConstantExpression(pd.Timestamp(before).to_pydatetime()))
+        if since is not None:
+            relation = relation.filter(
+                ordered_at >= duckdb.ConstantExpression(pd.Timestamp(since).to_pydatetime()))
+        return relation
 
     def baskets(self) -> pd.DataFrame:
         """order_id, product_id: each product once per basket, over the lines that are not
@@ -211,7 +238,8 @@ class PurchaseLog:
                                 .select("order_id, product_id").distinct())
 
 
-def shop_interactions(order_lines: pd.DataFrame, events: pd.DataFrame | EventLog | None = None,
+def shop_interactions(order_lines: pd.DataFrame | PurchaseLog,
+                      events: pd.DataFrame | EventLog | None = None,
                       before: pd.Timestamp | None = None) -> pd.DataFrame:
     """What customers did before ``before`` (default: all of it), as every recommender learns it:
     for a shop with an event log (``events``: its fct_customer_product_activity rows, or an
@@ -225,10 +253,11 @@ def shop_interactions(order_lines: pd.DataFrame, events: pd.DataFrame | EventLog
         events = EventLog(events)
     if events is not None and len(events):
         return events.interactions(before)
-    return purchase_interactions(order_lines, before)
+    return PurchaseLog.of(order_lines).interactions(before)
 
 
-def shop_matrix(order_lines: pd.DataFrame, events: pd.DataFrame | EventLog | None = None,
+def shop_matrix(order_lines: pd.DataFrame | PurchaseLog,
+                events: pd.DataFrame | EventLog | None = None,
                 before: pd.Timestamp | None = None) -> "InteractionMatrix":
     """:func:`shop_interactions` as a matrix, the frame freed once the matrix is built. A model
     fitted on the matrix would otherwise hold the frame for nothing: at 42M events (39.2M

@@ -16,8 +16,7 @@ from ml.recommenders.base import Recommender, sparse_lookup, within_row_rank
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, CROSS_SELL_PARTNERS, \
     FrequentlyBoughtTogether
-from ml.recommenders.interactions import EventLog, PurchaseLog, purchase_interactions, \
-    require_columns, shop_matrix
+from ml.recommenders.interactions import EventLog, PurchaseLog, require_columns, shop_matrix
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.similarity import SIMILAR_ITEM_COLUMNS
 
@@ -37,14 +36,16 @@ def explain(recommendations: pd.DataFrame, interactions: pd.DataFrame, companion
     pair in ``companions``: product_id, other_product_id, lift); "similar to Y" (Y a past purchase,
     the pair in ``similar``: product_id, similar_product_id, score); "bought by customers with
     similar purchases" for other customers with a history; "popular now" for customers without one.
-    Among several X (or Y) the strongest link wins. X and Y are named by their description from
+    Among several X (or Y) the strongest link wins, of equal ones the lowest product_id (so the
+    reasons do not depend on the order of the rows). X and Y are named by their description from
     ``products`` when it has one.
     """
     customers = pd.Index(pd.unique(pd.concat([recommendations["customer_id"],
                                               interactions["customer_id"]])))
-    items = pd.Index(pd.unique(pd.concat([
+    items = pd.Index(np.sort(pd.unique(pd.concat([
         recommendations["product_id"], interactions["product_id"], companions["product_id"],
-        companions["other_product_id"], similar["product_id"], similar["similar_product_id"]])))
+        companions["other_product_id"], similar["product_id"],
+        similar["similar_product_id"]]).astype(object))))
     history = sparse.csr_matrix(
         (np.ones(len(interactions), dtype=np.float32),
          (customers.get_indexer(interactions["customer_id"]),
@@ -157,7 +158,8 @@ def product_similar_items(order_lines: pd.DataFrame | PurchaseLog, products: pd.
     return combined[combined["rank"] <= k][SIMILAR_ITEM_COLUMNS].reset_index(drop=True)
 
 
-def evaluate_and_recommend(order_lines: pd.DataFrame, products: pd.DataFrame, k: int = 10,
+def evaluate_and_recommend(order_lines: pd.DataFrame | PurchaseLog, products: pd.DataFrame,
+                           k: int = 10,
                            events: pd.DataFrame | EventLog | None = None,
                            companions: pd.DataFrame | None = None
                            ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -178,9 +180,9 @@ def evaluate_and_recommend(order_lines: pd.DataFrame, products: pd.DataFrame, k:
     metrics, model = evaluate_hybrid(order_lines, products, events=events)
     model.learn_blend(time_split(order_lines).truth())
     model.fit_matrix(shop_matrix(order_lines, events))
-    interactions = purchase_interactions(order_lines)
+    interactions = PurchaseLog.of(order_lines).interactions()
     similar = model.components_["item_knn"].similar_items(model.item_ids, k)
-    recommendations = model.recommend(interactions["customer_id"].unique(), k)
+    recommendations = model.recommend(np.sort(interactions["customer_id"].unique()), k)
     model_name = model.name
     # the fitted components are gigabytes at scale, and the reasons need none of them
     del model
