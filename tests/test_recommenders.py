@@ -436,6 +436,25 @@ def test_evaluate_and_recommend_serves_the_evaluated_hybrid_relearned_and_refitt
         .reset_index(drop=True))
 
 
+def test_a_hybrid_released_before_its_refit_holds_no_fit_and_refits_from_the_same_start():
+    lines = grouped_shop(300)
+    split = time_split(lines, 30)
+
+    def tuned() -> HybridRecommender:
+        return HybridRecommender(grouped_products()).tune(
+            purchase_interactions(split.train_lines), split.truth())
+
+    released = tuned().release_fits()
+    assert not any(hasattr(released, name) for name in ["components_", "matrix_"])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        released.recommend(["c0"], 5)
+    released.fit(purchase_interactions(lines))
+    assert released.components_["als"].warm_started_
+    customers = np.sort(lines["customer_id"].unique())
+    pd.testing.assert_frame_equal(released.recommend(customers, 5),
+                                  tuned().fit(purchase_interactions(lines)).recommend(customers, 5))
+
+
 def test_evaluate_and_recommend_from_lines_left_in_duckdb_as_from_a_frame():
     import duckdb
 

@@ -179,7 +179,7 @@ def evaluate_and_recommend(order_lines: pd.DataFrame | PurchaseLog, products: pd
     """
     metrics, model = evaluate_hybrid(order_lines, products, events=events)
     model.learn_blend(time_split(order_lines).truth())
-    model.fit_matrix(shop_matrix(order_lines, events))
+    model.release_fits().fit_matrix(shop_matrix(order_lines, events))
     interactions = PurchaseLog.of(order_lines).interactions()
     similar = model.components_["item_knn"].similar_items(model.item_ids, k)
     recommendations = model.recommend(np.sort(interactions["customer_id"].unique()), k)
