@@ -136,6 +136,7 @@ def test_duckdb_sums_an_event_log_into_the_same_interactions_as_pandas():
     events.loc[::7, "removes_from_cart"] = 1
     events.loc[::11, ["views", "carts", "purchases"]] = 0  # a removal alone: no interaction
     events.loc[5, "customer_id"] = None
+    events.loc[[8, 9], "customer_id"] = ["c:é", "c:z"]
     connection = duckdb.connect()
     connection.register("activity", events)
     in_duckdb = EventLog(connection.table("activity"))
@@ -146,11 +147,21 @@ def test_duckdb_sums_an_event_log_into_the_same_interactions_as_pandas():
         assert len(expected) and summed.dtypes.to_dict() == expected.dtypes.to_dict()
         pd.testing.assert_frame_equal(
             summed.sort_values(["customer_id", "product_id"], ignore_index=True), expected)
-        matrix, expected_matrix = (InteractionMatrix.from_frame(frame)
-                                   for frame in [summed, expected])
-        assert (matrix.weights != expected_matrix.weights).nnz == 0
-        assert (matrix.last_at != expected_matrix.last_at).nnz == 0
-        np.testing.assert_array_equal(matrix.weights.indices, expected_matrix.weights.indices)
+        expected_matrix = InteractionMatrix.from_frame(expected)
+        assert_same_matrix(InteractionMatrix.from_frame(summed), expected_matrix)
+        # coded by DuckDB, ids sorted as Python sorts them ("c:é" after "c:z")
+        assert_same_matrix(in_duckdb.matrix(before), expected_matrix)
+
+
+def assert_same_matrix(got: InteractionMatrix, expected: InteractionMatrix) -> None:
+    np.testing.assert_array_equal(got.customer_ids, expected.customer_ids)
+    np.testing.assert_array_equal(got.item_ids, expected.item_ids)
+    assert got.reference_time == expected.reference_time
+    for name in ["weights", "last_at"]:
+        got_values, expected_values = getattr(got, name), getattr(expected, name)
+        assert got_values.shape == expected_values.shape and got_values.has_canonical_format
+        for part in ["data", "indices", "indptr"]:
+            np.testing.assert_array_equal(getattr(got_values, part), getattr(expected_values, part))
 
 
 def dirty_shop(n_customers: int = 60) -> pd.DataFrame:
@@ -180,6 +191,12 @@ def test_duckdb_groups_order_lines_as_pandas_does():
         assert summed.dtypes.to_dict() == expected.dtypes.to_dict()
         pd.testing.assert_frame_equal(
             summed.sort_values(["customer_id", "product_id"], ignore_index=True), expected)
+        assert_same_matrix(in_duckdb.matrix(before), InteractionMatrix.from_frame(expected))
+    with pytest.raises(ValueError, match="interactions is empty"):
+        PurchaseLog(connection.table("lines").filter("customer_id is null")).matrix()
+    with pytest.raises(ValueError, match="missing customer_id or product_id"):
+        PurchaseLog(connection.sql("select * replace (case when customer_id = 'c0' then null "
+                                   "else product_id end as product_id) from lines")).matrix()
     key = ["order_id", "product_id"]
     pd.testing.assert_frame_equal(
         in_duckdb.baskets().sort_values(key, ignore_index=True),

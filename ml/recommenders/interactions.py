@@ -6,6 +6,7 @@ purchases, a confidence sum for the event log) and ``last_at`` (the latest inter
 recency-aware models use).
 """
 
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,18 +126,30 @@ class EventLog:
             if first_day_left_out is not None:
                 rows = rows[pd.to_datetime(rows["activity_date"]) < first_day_left_out]
             return event_interactions(rows, event_weights)
+        return duckdb_to_pandas(self._summed(first_day_left_out, event_weights))
+
+    def matrix(self, before: pd.Timestamp | None = None) -> "InteractionMatrix":
+        """:meth:`interactions` as a matrix; from a relation, coded by DuckDB
+        (:meth:`InteractionMatrix.from_relation`)."""
+        if isinstance(self.rows, pd.DataFrame):
+            return InteractionMatrix.from_frame(self.interactions(before))
+        first_day_left_out = None if before is None else pd.Timestamp(before).floor("D")
+        return InteractionMatrix.from_relation(self._summed(first_day_left_out))
+
+    def _summed(self, first_day_left_out: pd.Timestamp | None,
+                event_weights: dict[str, float] | None = None):
+        """The relation's interactions of the days before ``first_day_left_out``, as a relation."""
         relation = self.rows
         if first_day_left_out is not None:
             relation = relation.filter(f"activity_date < date '{first_day_left_out:%Y-%m-%d}'")
         confidence = " + ".join(f"{EVENT_COUNT_COLUMNS[event_type]} * {float(weight)!r}"
                                 for event_type, weight in _event_weights(event_weights).items())
-        summed = (relation
-                  .select(f"customer_id, product_id, last_event_at, "
-                          f"cast({confidence} as double) as confidence")
-                  .filter("confidence > 0 and customer_id is not null and product_id is not null")
-                  .aggregate("customer_id, product_id, sum(confidence) as weight, "
-                             "max(last_event_at) as last_at", "customer_id, product_id"))
-        return duckdb_to_pandas(summed)
+        return (relation
+                .select(f"customer_id, product_id, last_event_at, "
+                        f"cast({confidence} as double) as confidence")
+                .filter("confidence > 0 and customer_id is not null and product_id is not null")
+                .aggregate("customer_id, product_id, sum(confidence) as weight, "
+                           "max(last_event_at) as last_at", "customer_id, product_id"))
 
 
 class PurchaseLog:
@@ -200,10 +213,20 @@ class PurchaseLog:
             if since is not None:
                 rows = rows[pd.to_datetime(rows["ordered_at"]) >= since]
             return purchase_interactions(rows, before)
-        relation = self._purchases(before, since)
-        return duckdb_to_pandas(relation.aggregate(
+        return duckdb_to_pandas(self._grouped(before, since))
+
+    def matrix(self, before: pd.Timestamp | None = None) -> "InteractionMatrix":
+        """:meth:`interactions` as a matrix; from a relation, coded by DuckDB
+        (:meth:`InteractionMatrix.from_relation`)."""
+        if isinstance(self.rows, pd.DataFrame):
+            return InteractionMatrix.from_frame(self.interactions(before))
+        return InteractionMatrix.from_relation(self._grouped(before, None))
+
+    def _grouped(self, before: pd.Timestamp | None, since: pd.Timestamp | None):
+        """The relation's interactions of the lines ordered in [since, before), as a relation."""
+        return self._purchases(before, since).aggregate(
             "customer_id, product_id, cast(count(distinct order_id) as double) as weight, "
-            "max(ordered_at) as last_at", "customer_id, product_id"))
+            "max(ordered_at) as last_at", "customer_id, product_id")
 
     def customers(self, before: pd.Timestamp | None = None) -> np.ndarray:
         """The customers with a purchase (a line of :func:`purchase_lines`) before ``before``."""
@@ -238,31 +261,37 @@ class PurchaseLog:
                                 .select("order_id, product_id").distinct())
 
 
+def shop_log(order_lines: pd.DataFrame | PurchaseLog,
+             events: pd.DataFrame | EventLog | None = None) -> "EventLog | PurchaseLog":
+    """What every recommender learns from: the shop's event log when it has one (``events``: its
+    fct_customer_product_activity rows, or an EventLog of them), otherwise its order lines."""
+    if isinstance(events, pd.DataFrame):
+        events = EventLog(events)
+    if events is not None and len(events):
+        return events
+    return PurchaseLog.of(order_lines)
+
+
 def shop_interactions(order_lines: pd.DataFrame | PurchaseLog,
                       events: pd.DataFrame | EventLog | None = None,
                       before: pd.Timestamp | None = None) -> pd.DataFrame:
     """What customers did before ``before`` (default: all of it), as every recommender learns it:
-    for a shop with an event log (``events``: its fct_customer_product_activity rows, or an
-    EventLog of them), its events weighted views < carts < purchases; otherwise the distinct
-    invoices per customer and product.
+    for a shop with an event log, its events weighted views < carts < purchases; otherwise the
+    distinct invoices per customer and product (:func:`shop_log`).
 
     The event log is summed per day, so ``before`` counts whole days: a ``before`` inside a day
     leaves that day out rather than peek past it.
     """
-    if isinstance(events, pd.DataFrame):
-        events = EventLog(events)
-    if events is not None and len(events):
-        return events.interactions(before)
-    return PurchaseLog.of(order_lines).interactions(before)
+    return shop_log(order_lines, events).interactions(before)
 
 
 def shop_matrix(order_lines: pd.DataFrame | PurchaseLog,
                 events: pd.DataFrame | EventLog | None = None,
                 before: pd.Timestamp | None = None) -> "InteractionMatrix":
-    """:func:`shop_interactions` as a matrix, the frame freed once the matrix is built. A model
-    fitted on the matrix would otherwise hold the frame for nothing: at 42M events (39.2M
-    customer/product pairs) the frame is 2.5 GB in pandas, the matrix 1.1 GB with its ids."""
-    return InteractionMatrix.from_frame(shop_interactions(order_lines, events, before))
+    """:func:`shop_interactions` as a matrix. A model fitted on the matrix holds no frame: at 42M
+    events (39.2M customer/product pairs) the frame is 2.5 GB in pandas, the matrix 1.1 GB with
+    its ids. From a relation the frame is never made (InteractionMatrix.from_relation)."""
+    return shop_log(order_lines, events).matrix(before)
 
 
 def as_matrix(interactions: "pd.DataFrame | InteractionMatrix") -> "InteractionMatrix":
@@ -296,13 +325,57 @@ class InteractionMatrix:
         columns, item_ids = pd.factorize(interactions["product_id"], sort=True)
         if (rows < 0).any() or (columns < 0).any():
             raise ValueError("interactions has missing customer_id or product_id values.")
-        reference_time = pd.Timestamp(interactions["last_at"].max())
+        return cls._coded(rows, columns, customer_ids, item_ids, interactions["weight"],
+                          interactions["last_at"])
+
+    @classmethod
+    def from_relation(cls, interactions) -> "InteractionMatrix":
+        """:meth:`from_frame` of a DuckDB relation with the interaction columns, the same matrix,
+        but DuckDB codes the ids: only the sorted distinct ids come into Python as strings, not
+        one per pair (at 42M events 39.2M pairs, whose frame was 2.5 GB in pandas)."""
+        # the pairs are summed once, into a temporary table both the ids and the codes read
+        table = f"interactions_{uuid.uuid4().hex}"
+        interactions.query("interactions", f"create temp table {table} as from interactions")
+        try:
+            ids = {column: interactions.query("interactions", f"select distinct {column} from "
+                                              f"{table} order by {column}").fetchnumpy()[column]
+                   for column in ("customer_id", "product_id")}
+            if not len(ids["customer_id"]):
+                raise ValueError("interactions is empty: there is nothing to fit a recommender "
+                                 "on; check that order_lines has purchases with a customer_id.")
+            if any(np.ma.is_masked(values) for values in ids.values()):
+                raise ValueError("interactions has missing customer_id or product_id values.")
+            # codes by joins on the distinct ids: a rank over every pair would sort all of them
+            coded = interactions.query("interactions", f"""
+                with customers as (
+                    select customer_id, cast(row_number() over (order by customer_id) - 1 as integer) as row_code
+                    from (select distinct customer_id from {table})
+                ),
+                products as (
+                    select product_id, cast(row_number() over (order by product_id) - 1 as integer) as column_code
+                    from (select distinct product_id from {table})
+                )
+                select row_code, column_code, weight, last_at
+                from {table}
+                join customers using (customer_id)
+                join products using (product_id)
+            """).fetchnumpy()
+        finally:
+            interactions.query("interactions", f"drop table if exists {table}")
+        return cls._coded(coded["row_code"], coded["column_code"], ids["customer_id"],
+                          ids["product_id"], pd.Series(coded["weight"]), pd.Series(coded["last_at"]))
+
+    @classmethod
+    def _coded(cls, rows: np.ndarray, columns: np.ndarray, customer_ids, item_ids,
+               weight: pd.Series, last_at: pd.Series) -> "InteractionMatrix":
+        """The matrix of pairs given as row and column codes into the sorted ids."""
+        reference_time = pd.Timestamp(last_at.max())
         # stored as age + 1 so that an interaction on the last day is not an implicit zero
-        age = reference_time - pd.to_datetime(interactions["last_at"])
+        age = reference_time - pd.to_datetime(last_at)
         age_days = age.dt.total_seconds() / 86400
         shape = (len(customer_ids), len(item_ids))
-        weights = sparse.csr_matrix(
-            (interactions["weight"].to_numpy(dtype=np.float32), (rows, columns)), shape=shape)
+        weights = sparse.csr_matrix((weight.to_numpy(dtype=np.float32), (rows, columns)),
+                                    shape=shape)
         last_at = sparse.csr_matrix((age_days.to_numpy(dtype=np.float32) + 1, (rows, columns)),
                                     shape=shape)
         return cls(np.asarray(customer_ids, dtype=object), np.asarray(item_ids, dtype=object),
