@@ -6,6 +6,7 @@ purchases, a confidence sum for the event log) and ``last_at`` (the latest inter
 recency-aware models use).
 """
 
+import functools
 import uuid
 from dataclasses import dataclass
 
@@ -333,37 +334,37 @@ class InteractionMatrix:
         """:meth:`from_frame` of a DuckDB relation with the interaction columns, the same matrix,
         but DuckDB codes the ids: only the sorted distinct ids come into Python as strings, not
         one per pair (at 42M events 39.2M pairs, whose frame was 2.5 GB in pandas)."""
-        # the pairs are summed once, into a temporary table both the ids and the codes read
+        # the pairs are summed once, into a temporary table, and each id column is made distinct
+        # and sorted once, into a table of its codes, which the ids and the pairs both read
         table = f"interactions_{uuid.uuid4().hex}"
-        interactions.query("interactions", f"create temp table {table} as from interactions")
+        codes = {"customer_id": f"{table}_rows", "product_id": f"{table}_columns"}
+        run = functools.partial(interactions.query, "interactions")
+        run(f"create temp table {table} as from interactions")
         try:
-            ids = {column: interactions.query("interactions", f"select distinct {column} from "
-                                              f"{table} order by {column}").fetchnumpy()[column]
-                   for column in ("customer_id", "product_id")}
+            ids = {}
+            for column, code_table in codes.items():
+                run(f"create temp table {code_table} as select {column}, cast(row_number() over "
+                    f"(order by {column}) - 1 as integer) as code from (select distinct {column} "
+                    f"from {table})")
+                ids[column] = run(f"select {column} from {code_table} order by code"
+                                  ).fetchnumpy()[column]
             if not len(ids["customer_id"]):
                 raise ValueError("interactions is empty: there is nothing to fit a recommender "
                                  "on; check that order_lines has purchases with a customer_id.")
             if any(np.ma.is_masked(values) for values in ids.values()):
                 raise ValueError("interactions has missing customer_id or product_id values.")
-            # codes by joins on the distinct ids: a rank over every pair would sort all of them
-            coded = interactions.query("interactions", f"""
-                with customers as (
-                    select customer_id, cast(row_number() over (order by customer_id) - 1 as integer) as row_code
-                    from (select distinct customer_id from {table})
-                ),
-                products as (
-                    select product_id, cast(row_number() over (order by product_id) - 1 as integer) as column_code
-                    from (select distinct product_id from {table})
-                )
-                select row_code, column_code, weight, last_at
+            coded = run(f"""
+                select customers.code as row_code, products.code as column_code, weight, last_at
                 from {table}
-                join customers using (customer_id)
-                join products using (product_id)
+                join {codes["customer_id"]} as customers using (customer_id)
+                join {codes["product_id"]} as products using (product_id)
             """).fetchnumpy()
         finally:
-            interactions.query("interactions", f"drop table if exists {table}")
+            for name in [table, *codes.values()]:
+                run(f"drop table if exists {name}")
         return cls._coded(coded["row_code"], coded["column_code"], ids["customer_id"],
-                          ids["product_id"], pd.Series(coded["weight"]), pd.Series(coded["last_at"]))
+                          ids["product_id"], pd.Series(coded["weight"]),
+                          pd.Series(coded["last_at"]))
 
     @classmethod
     def _coded(cls, rows: np.ndarray, columns: np.ndarray, customer_ids, item_ids,
