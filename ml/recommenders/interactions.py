@@ -17,6 +17,9 @@ from scipy import sparse
 from ml.dbt_frames import duckdb_to_pandas
 
 INTERACTION_COLUMNS = ("customer_id", "product_id", "weight", "last_at")
+NO_INTERACTIONS = ("interactions is empty: there is nothing to fit a recommender on; check that "
+                   "order_lines has purchases with a customer_id.")
+MISSING_IDS = "interactions has missing customer_id or product_id values."
 # The columns of fct_order_lines the recommenders read (of a big shop's lines, the others are
 # gigabytes in pandas for nothing)
 ORDER_LINE_COLUMNS = ("customer_id", "order_id", "product_id", "ordered_at", "is_cancellation")
@@ -318,14 +321,13 @@ class InteractionMatrix:
         order: the matrix is the same (canonical CSR)."""
         require_columns(interactions, INTERACTION_COLUMNS, "interactions")
         if interactions.empty:
-            raise ValueError("interactions is empty: there is nothing to fit a recommender on; "
-                             "check that order_lines has purchases with a customer_id.")
+            raise ValueError(NO_INTERACTIONS)
         # factorized, not looked up row by row: at 42M events a lookup per row turns 39M id
         # strings into Python objects, in no cache-friendly order when DuckDB summed the rows
         rows, customer_ids = pd.factorize(interactions["customer_id"], sort=True)
         columns, item_ids = pd.factorize(interactions["product_id"], sort=True)
         if (rows < 0).any() or (columns < 0).any():
-            raise ValueError("interactions has missing customer_id or product_id values.")
+            raise ValueError(MISSING_IDS)
         return cls._coded(rows, columns, customer_ids, item_ids, interactions["weight"],
                           interactions["last_at"])
 
@@ -349,10 +351,9 @@ class InteractionMatrix:
                 ids[column] = run(f"select {column} from {code_table} order by code"
                                   ).fetchnumpy()[column]
             if not len(ids["customer_id"]):
-                raise ValueError("interactions is empty: there is nothing to fit a recommender "
-                                 "on; check that order_lines has purchases with a customer_id.")
+                raise ValueError(NO_INTERACTIONS)
             if any(np.ma.is_masked(values) for values in ids.values()):
-                raise ValueError("interactions has missing customer_id or product_id values.")
+                raise ValueError(MISSING_IDS)
             coded = run(f"""
                 select customers.code as row_code, products.code as column_code, weight, last_at
                 from {table}
@@ -368,11 +369,11 @@ class InteractionMatrix:
 
     @classmethod
     def _coded(cls, rows: np.ndarray, columns: np.ndarray, customer_ids, item_ids,
-               weight: pd.Series, last_at: pd.Series) -> "InteractionMatrix":
+               weight: pd.Series, interacted_at: pd.Series) -> "InteractionMatrix":
         """The matrix of pairs given as row and column codes into the sorted ids."""
-        reference_time = pd.Timestamp(last_at.max())
+        reference_time = pd.Timestamp(interacted_at.max())
         # stored as age + 1 so that an interaction on the last day is not an implicit zero
-        age = reference_time - pd.to_datetime(last_at)
+        age = reference_time - pd.to_datetime(interacted_at)
         age_days = age.dt.total_seconds() / 86400
         shape = (len(customer_ids), len(item_ids))
         weights = sparse.csr_matrix((weight.to_numpy(dtype=np.float32), (rows, columns)),
