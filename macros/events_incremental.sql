@@ -2,10 +2,11 @@
     The event chain (int_events_validated -> int_events_sessionized -> fct_events -> fct_sessions
     -> fct_customer_product_activity) is incremental on DuckDB. How an increment is processed:
 
-    1. int_events_batch lists the raw rows this build validates: every row of a raw file not yet
-       loaded, the loaded rows identical to one of them (so a duplicate across the increment
-       boundary is ranked with its twin, exactly as in a full build) and the loaded rows
-       quarantined as date_in_future (checked again against today's date).
+    1. int_events_batch lists the raw rows this build validates (macros/incremental_batch.sql):
+       every row of a raw file not yet loaded, the loaded rows identical to one of them (so a
+       duplicate across the increment boundary is ranked with its twin, exactly as in a full
+       build) and the loaded rows quarantined as date_in_future (checked again against today's
+       date).
     2. int_events_validated replaces those rows by raw_row_id.
     3. Each user with a clean (or newly duplicated) row in the batch is "reopened" from the time of
        their earliest such row (events_reopened below). Events before that time keep their
@@ -22,12 +23,6 @@
     On other engines (Spark) the chain is built as plain tables, rebuilt in full every time.
 -#}
 
-{#- incremental on DuckDB; a plain table, rebuilt in full, elsewhere -#}
-{% macro events_materialization() -%}
-    {{ return('incremental' if target.type == 'duckdb' else 'table') }}
-{%- endmacro %}
-
-
 {#- The raw columns that make two event rows exact duplicates. -#}
 {% macro events_duplicate_key() -%}
     {{ return(['event_at_text', 'event_type', 'product_id_text', 'source_category_id', 'category_code',
@@ -41,27 +36,6 @@
                'product_id_text', 'source_product_id', 'source_category_id', 'user_session',
                'event_type', 'category_code', 'brand', 'price_text', 'price', 'event_at_text',
                'event_at', 'is_duplicate', 'rejection_reason', 'raw_record']) }}
-{%- endmacro %}
-
-
-{#- The relation of int_events_validated as built so far, looked up without ref() (int_events_batch
-    runs before it): none when it is absent, or not a table yet. -#}
-{% macro events_validated_relation() -%}
-    {%- set node = graph.nodes.get('model.globalshop.int_events_validated') -%}
-    {%- if node is none -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set relation = adapter.get_relation(database=node.database, schema=node.schema,
-                                            identifier=node.alias) -%}
-    {{ return(relation if relation is not none and relation.is_table else none) }}
-{%- endmacro %}
-
-
-{#- True when this build adds an increment to int_events_validated rather than rebuilding it: the
-    same test as that model's is_incremental(). -#}
-{% macro events_build_is_incremental() -%}
-    {{ return(execute and events_materialization() == 'incremental' and not flags.FULL_REFRESH
-              and events_validated_relation() is not none) }}
 {%- endmacro %}
 
 

@@ -18,6 +18,7 @@ renamed as (
     select
         -- ids
         {{ raw_row_id() }} as raw_row_id,
+        {{ raw_file_name() }} as raw_file_name,
         '{{ source_name }}' as source_system,
         {{ clean_text(adapter.quote(invoice_column)) }} as invoice_no,
         {{ clean_text(adapter.quote('StockCode')) }} as stock_code,

@@ -140,12 +140,13 @@ def is_partial(arguments: list[str]) -> bool:
 
 def build_mode(published: Path, arguments: list[str]) -> str:
     """How this build runs: "incremental (...)" when the published warehouse holds the incremental
-    event chain built from raw files that are still as they were, else "full rebuild (why)".
+    chains built from raw files that are still as they were, else "full rebuild (why)".
 
     The event chain (models/intermediate/int_events_*, fct_events, fct_sessions and the two
-    activity tables) adds only the raw event files it has not loaded yet. A file
-    loaded before must not change: if one was removed or its row count changed, this build
-    rebuilds in full rather than keep rows that are no longer in the raw files.
+    activity tables) and the invoice-line validation (int_invoice_lines_*) add only the raw files
+    they have not loaded yet. A file loaded before must not change: if one was removed or its row
+    count changed, this build rebuilds in full rather than keep rows that are no longer in the raw
+    files.
     """
     if FULL_REFRESH in arguments:
         return "full rebuild (--full-refresh)"
@@ -154,7 +155,11 @@ def build_mode(published: Path, arguments: list[str]) -> str:
     problem = incremental_state_problem(published, paths.raw_dir())
     if problem:
         return f"full rebuild ({problem})"
-    return "incremental (new raw event files added to the published warehouse's tables)"
+    return "incremental (new raw event and invoice files added to the published warehouse's tables)"
+
+
+# The incremental validated tables; each row's source_system is the raw folder its file is in.
+INCREMENTAL_TABLES = ("int_events_validated", "int_invoice_lines_validated")
 
 
 def incremental_state_problem(published: Path, raw_dir: Path) -> str | None:
@@ -163,21 +168,22 @@ def incremental_state_problem(published: Path, raw_dir: Path) -> str | None:
         connection = duckdb.connect(str(published), read_only=True)
     except duckdb.Error as error:  # a plain `dbt build` writing to it, say
         return f"the published warehouse cannot be read ({error})"
+    loaded = {}
     try:
-        columns = {name for (name,) in connection.execute(
-            "select column_name from information_schema.columns c join information_schema.tables t "
-            "using (table_catalog, table_schema, table_name) where t.table_schema = 'intermediate' "
-            "and t.table_name = 'int_events_validated' and t.table_type = 'BASE TABLE'").fetchall()}
-        if "raw_file_name" not in columns:
-            return "the published warehouse predates incremental builds"
-        loaded = dict(connection.execute(
-            "select raw_file_name, count(*) from intermediate.int_events_validated "
-            "group by raw_file_name").fetchall())
+        for table in INCREMENTAL_TABLES:
+            columns = {name for (name,) in connection.execute(
+                "select column_name from information_schema.columns c join information_schema.tables t "
+                "using (table_catalog, table_schema, table_name) where t.table_schema = 'intermediate' "
+                "and t.table_name = ? and t.table_type = 'BASE TABLE'", [table]).fetchall()}
+            if "raw_file_name" not in columns:
+                return "the published warehouse predates incremental builds"
+            loaded.update({(folder, file_name): rows for folder, file_name, rows in connection.execute(
+                f"select source_system, raw_file_name, count(*) from intermediate.{table} "
+                "where raw_file_name is not null group by all").fetchall()})
     finally:
         connection.close()
-    folder = raw_dir / RAW_FORMATS["events"].folder
-    for file_name, rows in sorted(loaded.items()):
-        raw_file = folder / file_name
+    for (folder, file_name), rows in sorted(loaded.items()):
+        raw_file = raw_dir / folder / file_name
         if not raw_file.exists():
             return f"raw file {raw_file} was loaded before and is gone"
         if pq.ParquetFile(raw_file).metadata.num_rows != rows:

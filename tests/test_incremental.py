@@ -1,12 +1,14 @@
-"""Incremental builds: a shop built without its last day, then given that day as a new raw file, is
-built incrementally, and every table of the event chain (and the quarantine and reconciliation)
-is exactly the same as a full rebuild of the same raw files.
+"""Incremental builds: a shop built without its last day, then given that day as new raw files
+(events and invoice lines), is built incrementally, and every table of the event chain, the
+invoice-line validation (and the quarantine and reconciliation) is exactly the same as a full
+rebuild of the same raw files.
 
 The increment is made harder than a daily export: it holds late events (one within the lookback
 that joins two of a user's sessions into one, one weeks older than the lookback), an exact copy
 of an event loaded before (a duplicate across the boundary), a row quarantined for its price, and
 a second new file whose name sorts before the loaded ones, with another copy of a loaded event,
-so that the loaded copy becomes the duplicate."""
+so that the loaded copy becomes the duplicate. The invoice increment has the same two kinds of
+copy, and a line quarantined for its price."""
 
 import datetime as dt
 import shutil
@@ -21,17 +23,20 @@ from warehouse_helpers import query, shop_home
 
 from ml.build import build
 from ml.cli import main
-from ml.data.increment import add_increment, held_back_path, last_day, row_dates, split_last_day
+from ml.data.increment import (HELD_BACK_FOLDER, add_increment, held_back_path, last_day, row_dates,
+                              split_last_day)
 
 pytestmark = pytest.mark.slow
 
 SCHEMAS = ("main", "intermediate", "data_quality")
 # bookkeeping of what a build (re)processed: empty after a full build by design
-NOT_COMPARED = {"int_events_batch"}
+NOT_COMPARED = {"int_events_batch", "int_invoice_lines_batch"}
 EVENT_CHAIN = ["intermediate.int_events_validated", "intermediate.int_events_sessionized",
                "main.fct_events", "main.fct_sessions", "main.fct_customer_product_activity",
                "main.fct_customer_activity_days",
                "data_quality.quarantined_rows", "data_quality.source_reconciliation"]
+INVOICES = "online_retail_ii"  # the generated shop's invoice export
+INVOICE_CHAIN = ["intermediate.int_invoice_lines_validated", "main.fct_order_lines", "main.fct_orders"]
 
 
 def build_sql_layer(home: Path, *arguments: str):
@@ -93,6 +98,20 @@ def increment_extras(raw_dir: Path, day: dt.date) -> tuple[pa.Table, pa.Table]:
     return pa.concat_tables([late, very_late, duplicate, negative]), early_named
 
 
+def invoice_extras(raw_dir: Path) -> tuple[pa.Table, pa.Table]:
+    """Invoice lines added to the held-back day (a copy of a loaded line, a line priced below zero)
+    and the lines of an early-named file (a copy whose loaded twin becomes the duplicate)."""
+    lines = pa.concat_tables(pq.read_table(part) for part in sorted((raw_dir / INVOICES).glob("*.parquet")))
+    frame = lines.to_pandas()
+    # sold lines with no copy among the loaded ones, so each copy below has exactly one twin
+    single = ~frame.duplicated(keep=False) & (frame["Quantity"] > 0) & (frame["Price"] > 0)
+    clean = lines.take(pa.array(single[single].index))
+    negative = clean.slice(30, 1)
+    negative = negative.set_column(negative.schema.get_field_index("Price"), "Price",
+                                   pa.array([-2.0]).cast(negative.schema.field("Price").type))
+    return pa.concat_tables([clean.slice(20, 1), negative]), clean.slice(40, 1)
+
+
 @pytest.fixture(scope="module")
 def shops(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("incremental")
@@ -104,6 +123,7 @@ def shops(tmp_path_factory) -> dict[str, Path]:
     held_back = split_last_day(raw_dir)
     assert held_back == held_back_path(raw_dir, "events", day)
     assert last_day(raw_dir) < day
+    held_back_invoices = split_last_day(raw_dir, INVOICES)
     first = build_sql_layer(incremental)
     assert first.summary.startswith("Build: full rebuild (no published warehouse yet)")
 
@@ -111,6 +131,9 @@ def shops(tmp_path_factory) -> dict[str, Path]:
     added = add_increment(raw_dir, held_back, extra_rows=extras)
     assert added.name == "part-00001.parquet"
     pq.write_table(early_named, raw_dir / "events" / "2019-backfill.parquet")
+    extra_lines, early_named_lines = invoice_extras(raw_dir)
+    add_increment(raw_dir, held_back_invoices, INVOICES, extra_lines)
+    pq.write_table(early_named_lines, raw_dir / INVOICES / "2009-backfill.parquet")
     second = build_sql_layer(incremental)
     assert second.summary.startswith("Build: incremental")
 
@@ -160,6 +183,37 @@ def test_every_other_table_is_the_same_too(shops):
             if table not in EVENT_CHAIN and differences(shops, table)[:2] != (0, 0)} == {}
 
 
+@pytest.mark.parametrize("table", INVOICE_CHAIN)
+def test_the_increment_gives_the_invoice_lines_of_a_full_rebuild(shops, table):
+    extra, missing, incremental_rows, full_rows = differences(shops, table)
+    assert (extra, missing) == (0, 0)
+    assert incremental_rows == full_rows > 0
+
+
+def test_the_new_invoice_files_alone_were_validated(shops):
+    home = shops["incremental"]
+    batch = dict(query(home, "select batch_reason, count(*) from intermediate.int_invoice_lines_batch "
+                             "group by 1"))
+    held_back = next((home / "data" / HELD_BACK_FOLDER / INVOICES).glob("*.parquet"))
+    # the held-back day with its two extra lines, and the early-named file's line
+    new_lines = pq.ParquetFile(held_back).metadata.num_rows + 2 + 1
+    # the loaded twins of the two copies are ranked again with them
+    assert batch == {"new_file": new_lines, "duplicate_recheck": 2}
+
+
+def test_the_dirty_invoice_increment_is_placed_as_a_full_build_places_it(shops):
+    home = shops["incremental"]
+    verdicts = dict(query(home, "select batch_reason || ' ' || coalesce(rejection_reason, 'clean'), "
+                                "count(*) from intermediate.int_invoice_lines_batch where batch_reason "
+                                "= 'duplicate_recheck' or raw_file_name = '2009-backfill.parquet' group by 1"))
+    # the early-named copy keeps its place and its loaded twin becomes the duplicate; the held-back
+    # day's copy is the duplicate and its twin stays clean
+    assert verdicts == {"new_file clean": 1, "duplicate_recheck duplicate_line": 1,
+                        "duplicate_recheck clean": 1}
+    assert query(home, "select count(*) from intermediate.int_invoice_lines_batch where batch_reason = "
+                       "'new_file' and rejection_reason = 'non_positive_price' and unit_price = -2") == [(1,)]
+
+
 def test_the_dirty_increment_is_placed_as_a_full_build_places_it(shops):
     home = shops["incremental"]
     reasons = dict(query(home, "select rejection_reason, count(*) from data_quality.quarantined_rows "
@@ -190,7 +244,8 @@ def test_a_second_build_without_new_files_changes_nothing(shops, tmp_path):
     result = build_sql_layer(home)
     assert result.summary.startswith("Build: incremental")
     assert query(home, "select count(*) from intermediate.int_events_batch") == [(0,)]
-    for table in EVENT_CHAIN:
+    assert query(home, "select count(*) from intermediate.int_invoice_lines_batch") == [(0,)]
+    for table in EVENT_CHAIN + INVOICE_CHAIN:
         assert differences({"incremental": home, "full": shops["full"]}, table)[:2] == (0, 0)
 
 

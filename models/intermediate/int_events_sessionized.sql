@@ -8,7 +8,7 @@
 -- continuing from their last earlier event ("carried"), so the table equals a full build's.
 
 {{ config(
-    materialized=events_materialization(),
+    materialized=incremental_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ delete_reopened_events('event_at', 'source_user_id', 'source_user_id') }}"

@@ -7,7 +7,7 @@
 -- every raw row. Both give the same table (macros/events_incremental.sql).
 
 {{ config(
-    materialized=events_materialization(),
+    materialized=incremental_materialization(),
     unique_key='raw_row_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail'

@@ -6,7 +6,7 @@
 -- earlier are unchanged by an increment.
 
 {{ config(
-    materialized=events_materialization(),
+    materialized=incremental_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ delete_reopened_events('activity_date', 'customer_id', 'customer_id', "

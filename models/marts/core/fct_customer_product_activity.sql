@@ -6,7 +6,7 @@
 -- deleted (pre_hook) and counted again from fct_events (macros/events_incremental.sql).
 
 {{ config(
-    materialized=events_materialization(),
+    materialized=incremental_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ delete_reopened_events('activity_date', 'customer_id', 'customer_id', "

@@ -4,7 +4,7 @@
 -- (pre_hook) and selected again from int_events_sessionized (macros/events_incremental.sql).
 
 {{ config(
-    materialized=events_materialization(),
+    materialized=incremental_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ delete_reopened_events('event_at', 'customer_id', 'customer_id') }}"

@@ -8,7 +8,7 @@
 {% set reopened_window_start = dbt.dateadd('minute', -1 * var('session_timeout_minutes'), 'reopen_from') %}
 
 {{ config(
-    materialized=events_materialization(),
+    materialized=incremental_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ delete_reopened_events('ended_at', 'customer_id', 'customer_id', "
