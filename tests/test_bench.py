@@ -22,7 +22,7 @@ def test_the_table_reports_medians_and_ratios_and_is_recorded_between_markers(tm
         result.add("dbt build (whole)", seconds, peak)
         result.add("SQL layer", seconds / 2)
         result.add("floor query", 1.0)
-        result.add("increment: SQL layer (1 day)", 2.0, 500)
+        result.add(bench.INCREMENT_STAGE, 2.0, 500)
     table = bench.markdown([result], 3, "globalshop bench --events 1")
     assert "| dbt build (whole) | 20.0 (900 MB) |" in table
     assert "| SQL layer / floor query | 10.0x |" in table
@@ -53,7 +53,7 @@ def test_a_sql_only_run_leaves_the_whole_build_rows_empty_and_has_markers_of_its
                               raw_order_lines=20_000_000, increment_events=460_000)
     result.add("SQL layer", 600.0, 9000)
     result.add("floor query", 15.0)
-    result.add("increment: SQL layer (1 day)", 120.0, 6000)
+    result.add(bench.INCREMENT_STAGE, 120.0, 6000)
     table = bench.markdown([result], 1, "globalshop bench --events 42 --sql-only")
     assert "| SQL layer / floor query | 40.0x |" in table
     assert "| increment (SQL layer) / whole build | - |" in table
@@ -62,3 +62,26 @@ def test_a_sql_only_run_leaves_the_whole_build_rows_empty_and_has_markers_of_its
     bench.record(table, benchmarks, bench.SQL_ONLY_MARKERS)
     text = benchmarks.read_text()
     assert "full table" in text and text.count(bench.SQL_ONLY_MARKERS[0]) == 1
+
+
+
+def test_the_daily_load_holds_a_thirtieth_of_the_events_and_a_day_of_invoices(tmp_path):
+    from warehouse_helpers import shop_home
+
+    from ml.cli import main
+    from ml.data.increment import last_day
+
+    with shop_home(tmp_path):
+        assert main(["data", "generate", "--scale", "0.02", "--seed", "3"]) == 0
+    raw_dir = tmp_path / "data" / "raw"
+    events, invoice_day = bench.count_rows(raw_dir, "events"), last_day(raw_dir, "online_retail_ii")
+    held_back = bench.hold_back_daily_load(raw_dir, events)
+    event_days = [part for folder, part in held_back if folder == "events"]
+    held_back_events = sum(bench.parquet_rows(part) for part in event_days)
+    oldest_day_events = bench.parquet_rows(event_days[0])
+    # the fewest last days that hold a thirtieth: without the oldest of them, too few
+    assert held_back_events >= events / 30 > held_back_events - oldest_day_events
+    assert sorted(event_days) == event_days  # oldest day first, as they are added back
+    assert [folder for folder, _ in held_back][len(event_days):] == ["online_retail_ii"]
+    assert last_day(raw_dir, "online_retail_ii") < invoice_day
+    assert bench.count_rows(raw_dir, "events") == events - held_back_events

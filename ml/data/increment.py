@@ -93,6 +93,16 @@ def split_last_day(raw_dir: Path, folder: str = "events", day: dt.date | None = 
     return target
 
 
+def split_last_days(raw_dir: Path, folder: str, min_rows: int) -> list[Path]:
+    """Split off the folder's last days, one held-back file per day (``split_last_day``), until
+    they hold at least ``min_rows`` rows; return the files, oldest day first."""
+    held_back, rows = [], 0
+    while rows < min_rows:
+        held_back.insert(0, split_last_day(raw_dir, folder))
+        rows += pq.ParquetFile(held_back[0]).metadata.num_rows
+    return held_back
+
+
 def next_part_path(folder: Path) -> Path:
     """part-NNNNN.parquet after the highest numbered part file of ``folder``."""
     numbers = [int(match.group(1)) for part in folder.glob("part-*.parquet")

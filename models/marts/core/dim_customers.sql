@@ -1,18 +1,48 @@
 -- One row per customer of every source: buyers from the order lines, visitors from the event log
 -- and profiled customers. Keys carry the source system, so no customer is counted twice.
+--
+-- Incremental on DuckDB: the customers an increment may change are deleted (pre_hook) and
+-- aggregated again from all their orders and sessions (macros/order_lines_incremental.sql).
+
+{{ config(
+    materialized=incremental_materialization(),
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_rebuilt_customers() }}"
+) }}
+
+-- depends_on: {{ ref('int_events_batch') }}
+-- depends_on: {{ ref('int_invoice_lines_batch') }}
 
 with
+
+{% if is_incremental() %}
+
+rebuilt_customers as (
+
+    {{ rebuilt_customer_ids() }}
+
+),
+
+{% endif %}
 
 orders as (
 
     select * from {{ ref('fct_orders') }}
     where customer_id is not null
+    {% if is_incremental() %}
+        and (source_system = 'cdnow'
+            or customer_id in (select customer_id from rebuilt_customers))
+    {% endif %}
 
 ),
 
 sessions as (
 
     select * from {{ ref('fct_sessions') }}
+    {% if is_incremental() %}
+    where customer_id in (select customer_id from rebuilt_customers)
+    {% endif %}
 
 ),
 

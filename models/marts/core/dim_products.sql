@@ -1,18 +1,48 @@
 -- One row per product of every source. Invoice products take their most frequent description and
 -- price; event-log products their category, brand and most recent price.
+--
+-- Incremental on DuckDB: the products with a line or event in the increment are deleted
+-- (pre_hook) and aggregated again from all their lines and events
+-- (macros/order_lines_incremental.sql).
+
+{{ config(
+    materialized=incremental_materialization(),
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ delete_rebuilt_products() }}"
+) }}
+
+-- depends_on: {{ ref('int_events_batch') }}
+-- depends_on: {{ ref('int_invoice_lines_batch') }}
 
 with
+
+{% if is_incremental() %}
+
+rebuilt_products as (
+
+    {{ rebuilt_product_ids() }}
+
+),
+
+{% endif %}
 
 invoice_lines as (
 
     select * from {{ ref('fct_order_lines') }}
     where source_system in ('online_retail', 'online_retail_ii')
+    {% if is_incremental() %}
+        and product_id in (select product_id from rebuilt_products)
+    {% endif %}
 
 ),
 
 events as (
 
     select * from {{ ref('fct_events') }}
+    {% if is_incremental() %}
+    where product_id in (select product_id from rebuilt_products)
+    {% endif %}
 
 ),
 

@@ -1,8 +1,46 @@
 -- One row per clean order line from every source: invoice lines (cancellations included, with
 -- negative quantities), purchases in the event log, and CDNOW transactions. Lines with no customer
 -- id are kept as guest lines (customer_id null), so revenue totals stay whole.
+--
+-- Incremental on DuckDB: the lines an increment may change are deleted (pre_hooks) and selected
+-- again (macros/order_lines_incremental.sql).
+
+{{ config(
+    materialized=incremental_materialization(),
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook=[
+        "{{ delete_reopened_events('ordered_at', 'customer_id', 'customer_id') }}",
+        "{{ delete_rebuilt_invoice_and_cdnow_lines() }}",
+    ]
+) }}
+
+-- depends_on: {{ ref('int_events_batch') }}
+-- depends_on: {{ ref('int_invoice_lines_batch') }}
 
 with
+
+{% if is_incremental() %}
+
+invoice_lines as (
+
+    select * from {{ ref('int_invoice_lines_batch') }}
+    where rejection_reason is null
+
+),
+
+event_purchases as (
+
+    select sessionized.*
+    from {{ ref('int_events_sessionized') }} as sessionized
+    inner join ({{ events_reopened() }}) as reopened
+        on sessionized.source_user_id = reopened.source_user_id
+        and sessionized.event_at >= reopened.reopen_from
+    where sessionized.event_type = 'purchase'
+
+),
+
+{% else %}
 
 invoice_lines as (
 
@@ -17,6 +55,8 @@ event_purchases as (
     where event_type = 'purchase'
 
 ),
+
+{% endif %}
 
 cdnow_transactions as (
 
@@ -123,6 +163,8 @@ select
 from unioned
 {% if target.type == 'duckdb' %}
 -- stored in key order: DuckDB scans keep insertion order, so the Python models read the lines
--- already sorted (ml/dbt_frames.py), instead of each sorting tens of millions of them again
+-- already sorted (ml/dbt_frames.py), instead of each sorting tens of millions of them again. An
+-- increment appends its lines in key order: a source whose new lines sort after its loaded ones
+-- (as the next part file's do) stays in order, and the models sort any other one.
 order by order_line_id
 {% endif %}

@@ -1,11 +1,30 @@
 -- One row per order. A cancellation invoice is an order of its own, flagged, with a negative
 -- amount, so summing net_amount over a customer's orders nets returns against purchases.
+--
+-- Incremental on DuckDB: the orders with a line the increment rebuilt are deleted (pre_hooks)
+-- and aggregated again (macros/order_lines_incremental.sql).
+
+{{ config(
+    materialized=incremental_materialization(),
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook=[
+        "{{ delete_reopened_events('ordered_at', 'customer_id', 'customer_id') }}",
+        "{{ delete_rebuilt_orders() }}",
+    ]
+) }}
+
+-- depends_on: {{ ref('int_events_batch') }}
+-- depends_on: {{ ref('int_invoice_lines_batch') }}
 
 with
 
 order_lines as (
 
     select * from {{ ref('fct_order_lines') }}
+    {% if is_incremental() %}
+    where order_id in ({{ rebuilt_order_ids() }})
+    {% endif %}
 
 )
 

@@ -1,0 +1,117 @@
+{#-
+    fct_order_lines and fct_orders are incremental on DuckDB, like the event chain
+    (macros/events_incremental.sql) and the invoice-line validation (macros/incremental_batch.sql).
+    An increment rebuilds:
+    - the invoice lines of int_invoice_lines_batch (new files, and loaded lines whose verdict the
+      new ones may change), by order_line_id;
+    - the event purchases of each reopened user from the reopened time on (events before it keep
+      their session, so their order is unchanged);
+    - every CDNOW line: its validation is a small table rebuilt in full on every build.
+    fct_orders then aggregates again every order with a rebuilt line, and drops the orders left
+    without one; dim_products does the same for every product with a line or event in either
+    batch, and dim_customers for every customer with a line in the invoice batch or reopened in
+    the event chain. So an increment gives the same tables as a full rebuild.
+-#}
+
+{#- pre_hook of fct_order_lines: delete the lines this build selects again (besides the reopened
+    users' purchases, which delete_reopened_events deletes). -#}
+{% macro delete_rebuilt_invoice_and_cdnow_lines() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where source_system = 'cdnow'
+            or order_line_id in (
+                select {{ dbt.concat(["source_system", "':'", "raw_row_id"]) }}
+                from {{ ref('int_invoice_lines_batch') }}
+            )
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The orders whose lines this build rebuilt, as they are after fct_order_lines took the
+    increment in. Call it only in incremental runs of models that declare the two batches as
+    `-- depends_on:`. -#}
+{% macro rebuilt_order_ids() -%}
+    select {{ source_key('source_system', 'invoice_no') }} as order_id
+    from {{ ref('int_invoice_lines_batch') }}
+    where invoice_no is not null
+
+    union
+
+    select order_lines.order_id
+    from {{ ref('fct_order_lines') }} as order_lines
+    inner join ({{ events_reopened() }}) as reopened
+        on order_lines.customer_id = reopened.customer_id
+        and order_lines.ordered_at >= reopened.reopen_from
+
+    union
+
+    select order_id from {{ ref('fct_order_lines') }} where source_system = 'cdnow'
+{%- endmacro %}
+
+
+{#- pre_hook of fct_orders: delete the orders aggregated again, and the cdnow orders (a CDNOW
+    line may have left). A reopened user's orders from the reopened time on go too: their
+    sessions, hence order ids, may have changed (delete_reopened_events). -#}
+{% macro delete_rebuilt_orders() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where source_system = 'cdnow'
+            or order_id in ({{ rebuilt_order_ids() }})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The products with a line or an event in this build's batches: the only ones whose lines and
+    events an increment may have added or removed (a reopened user's later events are sessionised
+    again, which does not change their product). CDNOW's one product is aggregated again always.
+    Call it only in incremental runs of models that declare both batches as `-- depends_on:`. -#}
+{% macro rebuilt_product_ids() -%}
+    select {{ source_key('source_system', 'stock_code') }} as product_id
+    from {{ ref('int_invoice_lines_batch') }}
+    where stock_code is not null
+
+    union
+
+    select {{ source_key('source_system', 'source_product_id') }} as product_id
+    from {{ ref('int_events_batch') }}
+    where source_product_id is not null
+
+    union
+
+    select product_id from {{ ref('fct_order_lines') }} where source_system = 'cdnow'
+{%- endmacro %}
+
+
+{#- pre_hook of dim_products: delete the products aggregated again, and CDNOW's. -#}
+{% macro delete_rebuilt_products() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where source_system = 'cdnow'
+            or product_id in ({{ rebuilt_product_ids() }})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The customers whose orders or sessions this build may have changed: those with a line in the
+    invoice batch, and the reopened users. CDNOW customers and profiles, from small tables
+    rebuilt in full on every build, are aggregated again always. -#}
+{% macro rebuilt_customer_ids() -%}
+    select {{ source_key('source_system', 'source_customer_id') }} as customer_id
+    from {{ ref('int_invoice_lines_batch') }}
+    where source_customer_id is not null
+
+    union
+
+    select customer_id from ({{ events_reopened() }}) as reopened
+{%- endmacro %}
+
+
+{#- pre_hook of dim_customers: delete the customers aggregated again, and every CDNOW and
+    profiled customer. -#}
+{% macro delete_rebuilt_customers() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where source_system in ('cdnow', 'customer_profiles')
+            or customer_id in ({{ rebuilt_customer_ids() }})
+    {%- endif -%}
+{%- endmacro %}
