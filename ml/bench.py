@@ -166,6 +166,7 @@ def bench_size(events_millions: float, repeats: int, root: Path,
     The shop is built without its daily load, which then arrives as new raw files and is
     processed as an increment through the SQL layer. The models are refitted in full on every
     build, so a whole incremental build costs the increment plus the ML stages measured here."""
+    from ml.data.increment import add_increment
     scale = events_millions * 1_000_000 / EVENTS_AT_SCALE_ONE
     home = root / f"events-{events_millions:g}M"
     logs = home / "bench-logs"

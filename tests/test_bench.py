@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from ml import bench
 
 
@@ -85,3 +87,12 @@ def test_the_daily_load_holds_a_thirtieth_of_the_events_and_a_day_of_invoices(tm
     assert [folder for folder, _ in held_back][len(event_days):] == ["online_retail_ii"]
     assert last_day(raw_dir, "online_retail_ii") < invoice_day
     assert bench.count_rows(raw_dir, "events") == events - held_back_events
+
+
+@pytest.mark.slow
+def test_a_sql_only_run_builds_the_shop_and_its_daily_load(tmp_path):
+    result = bench.bench_size(0.02, 1, tmp_path, sql_only=True)
+    assert set(result.stages) == {"generate", "floor query", "SQL layer", bench.INCREMENT_STAGE}
+    assert result.increment_events >= result.raw_events / 30 > 0
+    log = (tmp_path / "events-0.02M" / "bench-logs" / "increment-sql.log").read_text()
+    assert "Build: incremental" in log
