@@ -31,18 +31,13 @@
     day of slack for time zones); a quantity above var('max_line_quantity') units, either way, is
     absurd. -#}
 {% macro invoice_lines_verdict(relation) -%}
-{% set shop_opened_on = "cast('" ~ var('shop_opened_on', '1990-01-01') ~ "' as date)" %}
-{% set latest_valid_date = "cast('" ~ (run_started_at + modules.datetime.timedelta(days=1)).strftime('%Y-%m-%d') ~ "' as date)" %}
-{% set non_finite_doubles = "cast('NaN' as double), cast('Infinity' as double), cast('-Infinity' as double)" %}
     select
         *,
-        -- the raw row as text, for the quarantine (clean rows need none)
-        case when rejection_reason is not null then {{ dbt.concat([
-            "coalesce(invoice_no, '')", "'|'", "coalesce(stock_code, '')", "'|'",
-            "coalesce(description, '')", "'|'", "coalesce(quantity_text, '')", "'|'",
-            "coalesce(invoiced_at_text, '')", "'|'", "coalesce(unit_price_text, '')", "'|'",
-            "coalesce(customer_id_text, '')", "'|'", "coalesce(country, '')"
-        ]) }} end as raw_record
+        -- the raw row as text (its raw columns, the duplicate key's), for the quarantine; clean
+        -- rows need none
+        case when rejection_reason is not null
+            then {{ raw_record(invoice_lines_duplicate_key() | reject('equalto', 'source_system') | list) }}
+        end as raw_record
 
     from (
 
@@ -54,14 +49,14 @@
             -- every UCI line names a country, its last column: a line cut short has none
             when country is null then 'missing_country'
             when invoiced_at is null then 'unreadable_invoice_date'
-            when cast(invoiced_at as date) > {{ latest_valid_date }} then 'date_in_future'
-            when cast(invoiced_at as date) < {{ shop_opened_on }} then 'date_before_shop_opened'
+            when cast(invoiced_at as date) > {{ latest_valid_date() }} then 'date_in_future'
+            when cast(invoiced_at as date) < {{ shop_opened_on_date() }} then 'date_before_shop_opened'
             when quantity is null then 'unreadable_quantity'
             -- a cast to an integer rounds "6.5" to 7; units are whole
             when {{ dbt.safe_cast('quantity_text', 'double') }} <> quantity
                 then 'non_integer_quantity'
             when unit_price is null then 'unreadable_unit_price'
-            when unit_price in ({{ non_finite_doubles }}) then 'non_finite_price'
+            when unit_price in ({{ non_finite_doubles() }}) then 'non_finite_price'
             when customer_id_text is not null and source_customer_id is null
                 then 'unreadable_customer_id'
             -- 17850.0 is customer 17850, but 17850.5 is no customer (the cast would round it)

@@ -120,3 +120,32 @@
 {% macro duckdb__safe_cast(field, type) -%}
     try_cast({{ field }} as {{ type }})
 {%- endmacro %}
+
+
+{#- The validation models' date bounds: a row is dated no earlier than var('shop_opened_on'), and
+    no later than the day after the build started (a day of slack for time zones). -#}
+{% macro shop_opened_on_date() -%}
+    cast('{{ var('shop_opened_on', '1990-01-01') }}' as date)
+{%- endmacro %}
+
+{% macro latest_valid_date() -%}
+    cast('{{ (run_started_at + modules.datetime.timedelta(days=1)).strftime('%Y-%m-%d') }}' as date)
+{%- endmacro %}
+
+
+{#- The doubles a price cannot be, as a list for `in (...)`. -#}
+{% macro non_finite_doubles() -%}
+    cast('NaN' as double), cast('Infinity' as double), cast('-Infinity' as double)
+{%- endmacro %}
+
+
+{#- A rejected row's raw values as one text, `|` between them (empty for a missing value), so the
+    quarantine can show the row without its file. -#}
+{% macro raw_record(columns) -%}
+    {%- set parts = [] -%}
+    {%- for column in columns -%}
+        {%- do parts.append("coalesce(" ~ column ~ ", '')") -%}
+        {%- if not loop.last %}{% do parts.append("'|'") %}{% endif -%}
+    {%- endfor -%}
+    {{ dbt.concat(parts) }}
+{%- endmacro %}

@@ -2,9 +2,6 @@
 -- identical rows are kept: CDNOW records separate same-day purchases as separate rows. Dates
 -- must fall between var('shop_opened_on') and the day after the build started.
 
-{% set shop_opened_on = "cast('" ~ var('shop_opened_on', '1990-01-01') ~ "' as date)" %}
-{% set latest_valid_date = "cast('" ~ (run_started_at + modules.datetime.timedelta(days=1)).strftime('%Y-%m-%d') ~ "' as date)" %}
-
 with
 
 transactions as (
@@ -18,8 +15,8 @@ select
     case
         when source_customer_id is null then 'missing_customer_id'
         when ordered_on is null then 'unreadable_order_date'
-        when ordered_on > {{ latest_valid_date }} then 'date_in_future'
-        when ordered_on < {{ shop_opened_on }} then 'date_before_shop_opened'
+        when ordered_on > {{ latest_valid_date() }} then 'date_in_future'
+        when ordered_on < {{ shop_opened_on_date() }} then 'date_before_shop_opened'
         when quantity is null then 'unreadable_quantity'
         when amount is null then 'unreadable_amount'
         when quantity <= 0 then 'non_positive_quantity'
