@@ -30,12 +30,18 @@
 {%- endmacro %}
 
 
+{#- The columns int_events_validated derives from the staged ones. -#}
+{% macro events_derived_columns() -%}
+    {{ return(['is_duplicate', 'rejection_reason', 'raw_record']) }}
+{%- endmacro %}
+
+
 {#- The columns of int_events_validated, in order: stg_events__events, then the verdict. -#}
 {% macro events_validated_columns() -%}
     {{ return(['raw_row_id', 'raw_file_name', 'source_system', 'user_id_text', 'source_user_id',
                'product_id_text', 'source_product_id', 'source_category_id', 'user_session',
                'event_type', 'category_code', 'brand', 'price_text', 'price', 'event_at_text',
-               'event_at', 'is_duplicate', 'rejection_reason', 'raw_record']) }}
+               'event_at'] + events_derived_columns()) }}
 {%- endmacro %}
 
 

@@ -1,29 +1,49 @@
 {#-
-    fct_order_lines and fct_orders are incremental on DuckDB, like the event chain
-    (macros/events_incremental.sql) and the invoice-line validation (macros/incremental_batch.sql).
-    An increment rebuilds:
-    - the invoice lines of int_invoice_lines_batch (new files, and loaded lines whose verdict the
-      new ones may change), by order_line_id;
-    - the event purchases of each reopened user from the reopened time on (events before it keep
-      their session, so their order is unchanged);
-    - every CDNOW line: its validation is a small table rebuilt in full on every build.
-    fct_orders then aggregates again every order with a rebuilt line, and drops the orders left
+    fct_order_lines, fct_orders, dim_products and dim_customers are incremental on DuckDB, like the
+    event chain (macros/events_incremental.sql) and the invoice-line validation
+    (macros/incremental_batch.sql). An increment changes in fct_order_lines:
+    - the invoice lines of int_invoice_lines_batch: a line rejected now (a loaded line that a new
+      copy made a duplicate) is deleted, a clean line not there yet is added, and a loaded clean
+      line that stays clean keeps its place (fct_order_lines is stored in key order for the
+      Python models, ml/dbt_frames.py);
+    - the event purchases of each reopened user from the reopened time on, deleted and added
+      again (events before it keep their session, so their order is unchanged; later ones may
+      change session, hence order id);
+    - every CDNOW line, deleted and added again: its validation is a small table rebuilt in full
+      on every build.
+    fct_orders then aggregates again every order with a changed line, and drops the orders left
     without one; dim_products does the same for every product with a line or event in either
-    batch, and dim_customers for every customer with a line in the invoice batch or reopened in
-    the event chain. So an increment gives the same tables as a full rebuild.
+    batch, and dim_customers for every customer with a line on an invoice of the invoice batch,
+    every reopened user, and every CDNOW and profiled customer. So an increment gives the same
+    tables as a full rebuild.
 -#}
 
-{#- pre_hook of fct_order_lines: delete the lines this build selects again (besides the reopened
-    users' purchases, which delete_reopened_events deletes). -#}
-{% macro delete_rebuilt_invoice_and_cdnow_lines() -%}
+{#- The order_line_id of an invoice line of the batch. -#}
+{% macro batch_order_line_id() -%}
+    {{ dbt.concat(["source_system", "':'", "raw_row_id"]) }}
+{%- endmacro %}
+
+
+{#- pre_hook of fct_order_lines: delete the invoice lines the batch rejects and every CDNOW line
+    (delete_reopened_events deletes the reopened users' purchases). -#}
+{% macro delete_rejected_invoice_and_cdnow_lines() -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
         where source_system = 'cdnow'
             or order_line_id in (
-                select {{ dbt.concat(["source_system", "':'", "raw_row_id"]) }}
+                select {{ batch_order_line_id() }}
                 from {{ ref('int_invoice_lines_batch') }}
+                where rejection_reason is not null
             )
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- The invoices with a line in the batch. -#}
+{% macro batch_invoice_order_ids() -%}
+    select {{ source_key('source_system', 'invoice_no') }} as order_id
+    from {{ ref('int_invoice_lines_batch') }}
+    where invoice_no is not null
 {%- endmacro %}
 
 
@@ -31,9 +51,7 @@
     increment in. Call it only in incremental runs of models that declare the two batches as
     `-- depends_on:`. -#}
 {% macro rebuilt_order_ids() -%}
-    select {{ source_key('source_system', 'invoice_no') }} as order_id
-    from {{ ref('int_invoice_lines_batch') }}
-    where invoice_no is not null
+    {{ batch_invoice_order_ids() }}
 
     union
 
@@ -49,9 +67,8 @@
 {%- endmacro %}
 
 
-{#- pre_hook of fct_orders: delete the orders aggregated again, and the cdnow orders (a CDNOW
-    line may have left). A reopened user's orders from the reopened time on go too: their
-    sessions, hence order ids, may have changed (delete_reopened_events). -#}
+{#- pre_hook of fct_orders: delete the orders aggregated again, and the CDNOW orders (a CDNOW
+    line may have left). -#}
 {% macro delete_rebuilt_orders() -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
@@ -93,12 +110,20 @@
 
 
 {#- The customers whose orders or sessions this build may have changed: those with a line in the
-    invoice batch, and the reopened users. CDNOW customers and profiles, from small tables
-    rebuilt in full on every build, are aggregated again always. -#}
+    invoice batch (a line it rejects has left their orders), those with a line on an invoice of
+    the batch (a new line on it, a guest's say, changes its totals), and the reopened users. CDNOW customers and profiles, from small tables rebuilt in
+    full on every build, are aggregated again always. -#}
 {% macro rebuilt_customer_ids() -%}
     select {{ source_key('source_system', 'source_customer_id') }} as customer_id
     from {{ ref('int_invoice_lines_batch') }}
     where source_customer_id is not null
+
+    union
+
+    select customer_id
+    from {{ ref('fct_order_lines') }}
+    where customer_id is not null
+        and order_id in ({{ batch_invoice_order_ids() }})
 
     union
 

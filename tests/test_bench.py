@@ -66,7 +66,6 @@ def test_a_sql_only_run_leaves_the_whole_build_rows_empty_and_has_markers_of_its
     assert "full table" in text and text.count(bench.SQL_ONLY_MARKERS[0]) == 1
 
 
-
 def test_the_daily_load_holds_a_thirtieth_of_the_events_and_a_day_of_invoices(tmp_path):
     from warehouse_helpers import shop_home
 

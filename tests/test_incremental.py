@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from warehouse_helpers import query, shop_home
@@ -36,6 +37,7 @@ EVENT_CHAIN = ["intermediate.int_events_validated", "intermediate.int_events_ses
                "main.fct_customer_activity_days",
                "data_quality.quarantined_rows", "data_quality.source_reconciliation"]
 INVOICES = "online_retail_ii"  # the generated shop's invoice export
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 # the invoice-line validation, and the marts an increment of lines or events updates in place
 ORDER_CHAIN = ["intermediate.int_invoice_lines_validated", "main.fct_order_lines", "main.fct_orders",
                "main.dim_products", "main.dim_customers"]
@@ -101,17 +103,28 @@ def increment_extras(raw_dir: Path, day: dt.date) -> tuple[pa.Table, pa.Table]:
 
 
 def invoice_extras(raw_dir: Path) -> tuple[pa.Table, pa.Table]:
-    """Invoice lines added to the held-back day (a copy of a loaded line, a line priced below zero)
-    and the lines of an early-named file (a copy whose loaded twin becomes the duplicate)."""
+    """Invoice lines added to the held-back day and the lines of an early-named file.
+
+    The day gets a copy of a loaded line, a line priced below zero and a guest's line on a loaded
+    customer's invoice (the customer's totals change). The early-named file holds a copy whose
+    loaded twin becomes the duplicate."""
     lines = pa.concat_tables(pq.read_table(part) for part in sorted((raw_dir / INVOICES).glob("*.parquet")))
     frame = lines.to_pandas()
-    # sold lines with no copy among the loaded ones, so each copy below has exactly one twin
-    single = ~frame.duplicated(keep=False) & (frame["Quantity"] > 0) & (frame["Price"] > 0)
+    non_products = {code.upper() for code in
+                    pa_csv.read_csv(SEEDS / "non_product_stock_codes.csv")["stock_code"].to_pylist()}
+    # sold products on lines with no copy among the loaded ones, so each copy below has one twin
+    single = (~frame.duplicated(keep=False) & (frame["Quantity"] > 0) & (frame["Price"] > 0)
+              & frame["Customer ID"].notna() & ~frame["StockCode"].str.upper().isin(non_products))
     clean = lines.take(pa.array(single[single].index))
-    negative = clean.slice(30, 1)
-    negative = negative.set_column(negative.schema.get_field_index("Price"), "Price",
-                                   pa.array([-2.0]).cast(negative.schema.field("Price").type))
-    return pa.concat_tables([clean.slice(20, 1), negative]), clean.slice(40, 1)
+    negative = with_value(clean.slice(30, 1), "Price", -2.0)
+    guest = with_value(with_value(clean.slice(50, 1), "Customer ID", None), "Description", "GUEST LINE")
+    return pa.concat_tables([clean.slice(20, 1), negative, guest]), clean.slice(40, 1)
+
+
+def with_value(rows: pa.Table, column: str, value) -> pa.Table:
+    field = rows.schema.field(column)
+    return rows.set_column(rows.schema.get_field_index(column), field,
+                           pa.array([value] * rows.num_rows, field.type))
 
 
 @pytest.fixture(scope="module")
@@ -190,8 +203,8 @@ def test_the_new_invoice_files_alone_were_validated(shops):
     batch = dict(query(home, "select batch_reason, count(*) from intermediate.int_invoice_lines_batch "
                              "group by 1"))
     held_back = next((home / "data" / HELD_BACK_FOLDER / INVOICES).glob("*.parquet"))
-    # the held-back day with its two extra lines, and the early-named file's line
-    new_lines = pq.ParquetFile(held_back).metadata.num_rows + 2 + 1
+    # the held-back day with its three extra lines, and the early-named file's line
+    new_lines = pq.ParquetFile(held_back).metadata.num_rows + 3 + 1
     # the loaded twins of the two copies are ranked again with them
     assert batch == {"new_file": new_lines, "duplicate_recheck": 2}
 
@@ -207,6 +220,17 @@ def test_the_dirty_invoice_increment_is_placed_as_a_full_build_places_it(shops):
                         "duplicate_recheck clean": 1}
     assert query(home, "select count(*) from intermediate.int_invoice_lines_batch where batch_reason = "
                        "'new_file' and rejection_reason = 'non_positive_price' and unit_price = -2") == [(1,)]
+
+
+def test_loaded_order_lines_keep_their_place_in_key_order(shops):
+    """Only the early-named file's line is out of key order: the loaded lines rechecked against
+    new copies stay where they were (the Python models read a source in key order as stored)."""
+    stored = [order_line_id for (order_line_id,) in query(
+        shops["incremental"], "select order_line_id from fct_order_lines where source_system = "
+                              f"'{INVOICES}' order by rowid")]
+    others = [line for line in stored if ":2009-backfill.parquet:" not in line]
+    assert len(others) == len(stored) - 1
+    assert others == sorted(others) and stored != sorted(stored)
 
 
 def test_the_dirty_increment_is_placed_as_a_full_build_places_it(shops):

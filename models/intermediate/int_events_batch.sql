@@ -13,5 +13,5 @@
     unique_key=['raw_row_id'],
     columns=events_validated_columns(),
     verdict=events_verdict,
-    derived_columns=['is_duplicate', 'rejection_reason', 'raw_record'],
+    derived_columns=events_derived_columns(),
 ) }}

@@ -3,7 +3,8 @@
 --
 -- Incremental on DuckDB: a build adds the rows of int_invoice_lines_batch (new raw files, and the
 -- loaded rows whose verdict they may change), replacing loaded rows by source and raw_row_id; a
--- build without a new invoice file changes nothing here. A full build ranks every raw row. Both
+-- build without a new invoice file changes nothing here, unless a loaded line is dated in the
+-- future (it is checked again). A full build ranks every raw row. Both
 -- give the same table (macros/incremental_batch.sql).
 
 {{ config(

@@ -13,6 +13,7 @@
 
 -- depends_on: {{ ref('int_events_batch') }}
 -- depends_on: {{ ref('int_invoice_lines_batch') }}
+-- depends_on: {{ ref('fct_order_lines') }}
 
 with
 

@@ -1,8 +1,9 @@
 -- One row per order. A cancellation invoice is an order of its own, flagged, with a negative
 -- amount, so summing net_amount over a customer's orders nets returns against purchases.
 --
--- Incremental on DuckDB: the orders with a line the increment rebuilt are deleted (pre_hooks)
--- and aggregated again (macros/order_lines_incremental.sql).
+-- Incremental on DuckDB: the orders with a line the increment changed are deleted (pre_hooks)
+-- and aggregated again (macros/order_lines_incremental.sql), and so are a reopened user's orders
+-- from the reopened time on, whose sessions, hence order ids, may have changed.
 
 {{ config(
     materialized=incremental_materialization(),
