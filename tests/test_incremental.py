@@ -116,9 +116,14 @@ def invoice_extras(raw_dir: Path) -> tuple[pa.Table, pa.Table]:
     single = (~frame.duplicated(keep=False) & (frame["Quantity"] > 0) & (frame["Price"] > 0)
               & frame["Customer ID"].notna() & ~frame["StockCode"].str.upper().isin(non_products))
     clean = lines.take(pa.array(single[single].index))
-    negative = with_value(clean.slice(30, 1), "Price", -2.0)
-    guest = with_value(with_value(clean.slice(50, 1), "Customer ID", None), "Description", "GUEST LINE")
-    return pa.concat_tables([clean.slice(20, 1), negative, guest]), clean.slice(40, 1)
+    copy, negative, early_named = clean.slice(20, 1), with_value(clean.slice(30, 1), "Price", -2.0), clean.slice(40, 1)
+    # the guest's line goes on the invoice of a customer with no other line in the increment
+    held_back = pq.read_table(next((raw_dir.parent / HELD_BACK_FOLDER / INVOICES).glob("*.parquet")))
+    busy = set(held_back["Customer ID"].to_pylist()) | {
+        rows["Customer ID"][0].as_py() for rows in (copy, negative, early_named)}
+    host = clean.filter(pc.invert(pc.is_in(clean["Customer ID"], pa.array(list(busy))))).slice(0, 1)
+    guest = with_value(with_value(host, "Customer ID", None), "Description", "GUEST LINE")
+    return pa.concat_tables([copy, negative, guest]), early_named
 
 
 def with_value(rows: pa.Table, column: str, value) -> pa.Table:
