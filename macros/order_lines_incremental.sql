@@ -67,21 +67,9 @@
 {%- endmacro %}
 
 
-{#- pre_hook of fct_orders: delete the orders aggregated again, and the CDNOW orders (a CDNOW
-    line may have left). -#}
-{% macro delete_rebuilt_orders() -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }}
-        where source_system = 'cdnow'
-            or order_id in ({{ rebuilt_order_ids() }})
-    {%- endif -%}
-{%- endmacro %}
-
-
 {#- The products with a line or an event in this build's batches: the only ones whose lines and
     events an increment may have added or removed (a reopened user's later events are sessionised
-    again, which does not change their product). CDNOW's one product is aggregated again always.
-    Call it only in incremental runs of models that declare both batches as `-- depends_on:`. -#}
+    again, which does not change their product). Call it only in incremental runs of models that declare both batches as `-- depends_on:`. -#}
 {% macro rebuilt_product_ids() -%}
     select {{ source_key('source_system', 'stock_code') }} as product_id
     from {{ ref('int_invoice_lines_batch') }}
@@ -92,27 +80,14 @@
     select {{ source_key('source_system', 'source_product_id') }} as product_id
     from {{ ref('int_events_batch') }}
     where source_product_id is not null
-
-    union
-
-    select product_id from {{ ref('fct_order_lines') }} where source_system = 'cdnow'
-{%- endmacro %}
-
-
-{#- pre_hook of dim_products: delete the products aggregated again, and CDNOW's. -#}
-{% macro delete_rebuilt_products() -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }}
-        where source_system = 'cdnow'
-            or product_id in ({{ rebuilt_product_ids() }})
-    {%- endif -%}
 {%- endmacro %}
 
 
 {#- The customers whose orders or sessions this build may have changed: those with a line in the
     invoice batch (a line it rejects has left their orders), those with a line on an invoice of
-    the batch (a new line on it, a guest's say, changes its totals), and the reopened users. CDNOW customers and profiles, from small tables rebuilt in
-    full on every build, are aggregated again always. -#}
+    the batch (a new line on it, a guest's say, changes its totals), and the reopened users.
+    CDNOW customers and profiles, from small tables rebuilt in full on every build, are
+    aggregated again always. -#}
 {% macro rebuilt_customer_ids() -%}
     select {{ source_key('source_system', 'source_customer_id') }} as customer_id
     from {{ ref('int_invoice_lines_batch') }}
@@ -131,12 +106,13 @@
 {%- endmacro %}
 
 
-{#- pre_hook of dim_customers: delete the customers aggregated again, and every CDNOW and
-    profiled customer. -#}
-{% macro delete_rebuilt_customers() -%}
+{#- pre_hook of fct_orders, dim_products and dim_customers: delete the rows whose `key_column`
+    is among `rebuilt_ids` (a select of one column), and every row of the `whole_sources`, which
+    the model selects again in full. -#}
+{% macro delete_rebuilt_rows(key_column, rebuilt_ids, whole_sources) -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
-        where source_system in ('cdnow', 'customer_profiles')
-            or customer_id in ({{ rebuilt_customer_ids() }})
+        where source_system in ({{ string_literals(whole_sources) }})
+            or {{ key_column }} in ({{ rebuilt_ids }})
     {%- endif -%}
 {%- endmacro %}

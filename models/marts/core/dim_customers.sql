@@ -8,7 +8,8 @@
     materialized=incremental_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{{ delete_rebuilt_customers() }}"
+    pre_hook="{{ delete_rebuilt_rows('customer_id', rebuilt_customer_ids(),"
+             " ['cdnow', 'customer_profiles']) }}"
 ) }}
 
 -- depends_on: {{ ref('int_events_batch') }}

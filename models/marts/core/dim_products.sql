@@ -9,7 +9,7 @@
     materialized=incremental_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{{ delete_rebuilt_products() }}"
+    pre_hook="{{ delete_rebuilt_rows('product_id', rebuilt_product_ids(), ['cdnow']) }}"
 ) }}
 
 -- depends_on: {{ ref('int_events_batch') }}

@@ -11,7 +11,7 @@
     on_schema_change='fail',
     pre_hook=[
         "{{ delete_reopened_events('ordered_at', 'customer_id', 'customer_id') }}",
-        "{{ delete_rebuilt_orders() }}",
+        "{{ delete_rebuilt_rows('order_id', rebuilt_order_ids(), ['cdnow']) }}",
     ]
 ) }}
 
