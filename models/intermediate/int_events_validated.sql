@@ -34,14 +34,7 @@ events as (
 
 flagged as (
 
-    select
-        *,
-        row_number() over (
-            partition by {{ events_duplicate_key() | join(', ') }}
-            order by raw_row_id
-        ) > 1 as is_duplicate
-
-    from events
+    {{ flag_duplicates('events', events_duplicate_key(), ['raw_row_id']) }}
 
 )
 

@@ -35,15 +35,8 @@ invoice_lines as (
 
 flagged as (
 
-    select
-        *,
-        -- later copies of a line identical in every raw column are duplicates of the first
-        row_number() over (
-            partition by {{ invoice_lines_duplicate_key() | join(', ') }}
-            order by raw_row_id
-        ) > 1 as is_duplicate
-
-    from invoice_lines
+    -- later copies of a line identical in every raw column are duplicates of the first
+    {{ flag_duplicates('invoice_lines', invoice_lines_duplicate_key(), ['source_system', 'raw_row_id']) }}
 
 ),
 
