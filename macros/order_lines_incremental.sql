@@ -13,9 +13,11 @@
       on every build.
     fct_orders then aggregates again every order with a changed line, and drops the orders left
     without one; dim_products does the same for every product with a line or event in either
-    batch, and dim_customers for every customer with a line on an invoice of the invoice batch,
-    every reopened user, and every CDNOW and profiled customer. So an increment gives the same
-    tables as a full rebuild.
+    batch, except that an event product which only gained events (clean rows of new files, no
+    loaded row checked again, no new event at its loaded latest time) merges its loaded row with
+    its new events; dim_customers aggregates again every customer with a line on an invoice of
+    the invoice batch, every reopened user, and every CDNOW and profiled customer. So an
+    increment gives the same tables as a full rebuild.
 -#}
 
 {#- The order_line_id of an invoice line of the batch. -#}
@@ -107,12 +109,49 @@
 
 
 {#- pre_hook of fct_orders, dim_products and dim_customers: delete the rows whose `key_column`
-    is among `rebuilt_ids` (a select of one column), and every row of the `whole_sources`, which
-    the model selects again in full. -#}
-{% macro delete_rebuilt_rows(key_column, rebuilt_ids, whole_sources) -%}
+    is among `rebuilt_ids` (a select of one column) but not among `kept_ids` (rows the model
+    reads and replaces), and every row of the `whole_sources`, which the model selects again in
+    full. -#}
+{% macro delete_rebuilt_rows(key_column, rebuilt_ids, whole_sources, kept_ids=none) -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
         where source_system in ({{ string_literals(whole_sources) }})
-            or {{ key_column }} in ({{ rebuilt_ids }})
+            or ({{ key_column }} in ({{ rebuilt_ids }})
+                {%- if kept_ids %}
+                and {{ key_column }} not in ({{ kept_ids }})
+                {%- endif %})
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- The clean events of the batch's new files, as fct_events holds them (the columns dim_products
+    reads). -#}
+{% macro new_clean_events() -%}
+    select
+        {{ dbt.concat(["source_system", "':'", "raw_row_id"]) }} as event_id,
+        {{ source_key('source_system', 'source_product_id') }} as product_id,
+        source_system,
+        event_at,
+        price,
+        category_code,
+        brand
+
+    from {{ ref('int_events_batch') }}
+    where batch_reason = 'new_file'
+        and rejection_reason is null
+{%- endmacro %}
+
+
+{#- The event products that only gained events in this build: those with a clean event in a new
+    file and no loaded event checked again (a loaded event that a new copy made a duplicate leaves
+    its product). dim_products merges their loaded row with their new events. -#}
+{% macro gaining_event_product_ids() -%}
+    select product_id from ({{ new_clean_events() }}) as new_events
+
+    except
+
+    select {{ source_key('source_system', 'source_product_id') }} as product_id
+    from {{ ref('int_events_batch') }}
+    where batch_reason <> 'new_file'
+        and source_product_id is not null
 {%- endmacro %}

@@ -99,7 +99,30 @@ def increment_extras(raw_dir: Path, day: dt.date) -> tuple[pa.Table, pa.Table]:
     negative = negative.set_column(negative.schema.get_field_index("price"), "price",
                                    pa.array([-1.0]).cast(negative.schema.field("price").type))
     early_named = clean.slice(40, 1)  # a copy that sorts first: the loaded event becomes the duplicate
-    return pa.concat_tables([late, very_late, duplicate, negative]), early_named
+    held_back = pq.read_table(held_back_path(raw_dir, "events", day))
+    touched = {product for rows in [held_back, late, very_late, duplicate, negative, early_named]
+               for product in rows["product_id"].to_pylist()}
+    earlier, tied = product_edge_events(clean, touched)
+    return pa.concat_tables([late, very_late, duplicate, negative, earlier]), pa.concat_tables([early_named, tied])
+
+
+def product_edge_events(clean: pa.Table, touched: set) -> tuple[pa.Table, pa.Table]:
+    """New events of two loaded products with no other event in the increment, by another user:
+    one a minute before the first product's first event, and one at the second product's latest
+    event time with another brand and price, for the early-named file. That tie goes by event_id,
+    and the early-named file's is the lower, so the loaded event stays the latest."""
+    others = clean.filter(pc.invert(pc.is_in(clean["product_id"], pa.array(sorted(touched)))))
+    frame = others.append_column("at", pa.array(event_times(others), pa.timestamp("s"))).to_pandas()
+    first, second = sorted(frame["product_id"].unique())[:2]
+    first_row = frame[frame["product_id"] == first]["at"].idxmin()
+    second_row = frame[frame["product_id"] == second]["at"].idxmax()
+    other_user = frame.loc[frame["user_id"] != frame.loc[first_row, "user_id"], "user_id"].iloc[0]
+    earlier = with_time(with_value(others.slice(int(first_row), 1), "user_id", other_user),
+                        (frame.loc[first_row, "at"] - pd_minutes(1)).to_pydatetime())
+    tied = with_value(with_value(others.slice(int(second_row), 1), "user_id", other_user),
+                      "brand", "tiebreak")
+    tied = with_value(tied, "price", tied["price"][0].as_py() + 1)
+    return earlier, tied
 
 
 def invoice_extras(raw_dir: Path) -> tuple[pa.Table, pa.Table]:

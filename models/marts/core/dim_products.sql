@@ -1,15 +1,19 @@
 -- One row per product of every source. Invoice products take their most frequent description and
 -- price; event-log products their category, brand and most recent price.
 --
--- Incremental on DuckDB: the products with a line or event in the increment are deleted
--- (pre_hook) and aggregated again from all their lines and events
--- (macros/order_lines_incremental.sql).
+-- Incremental on DuckDB (macros/order_lines_incremental.sql): an event product that only gained
+-- events in the increment (rows of new files) is its loaded row merged with its new events, so an
+-- increment reads its own events, not every event of the products it touches. Every other product
+-- with a line or event in the increment is deleted (pre_hook) and aggregated again from all its
+-- lines or events.
 
 {{ config(
     materialized=incremental_materialization(),
-    incremental_strategy='append',
+    unique_key='product_id',
+    incremental_strategy='delete+insert',
     on_schema_change='fail',
-    pre_hook="{{ delete_rebuilt_rows('product_id', rebuilt_product_ids(), ['cdnow']) }}"
+    pre_hook="{{ delete_rebuilt_rows('product_id', rebuilt_product_ids(), ['cdnow'],
+                                     kept_ids=gaining_event_product_ids()) }}"
 ) }}
 
 -- depends_on: {{ ref('int_events_batch') }}
@@ -22,6 +26,37 @@ with
 rebuilt_products as (
 
     {{ rebuilt_product_ids() }}
+
+),
+
+new_events as (
+
+    {{ new_clean_events() }}
+
+),
+
+gaining_products as (
+
+    {{ gaining_event_product_ids() }}
+
+),
+
+-- a new event at a product's loaded latest time: the tie goes by event_id, which the row does not
+-- keep, so the product is aggregated again
+tied_products as (
+
+    select loaded.product_id
+    from {{ this }} as loaded
+    inner join new_events on loaded.product_id = new_events.product_id
+    where loaded.last_seen_at = new_events.event_at
+
+),
+
+merged_products as (
+
+    select product_id from gaining_products
+    except
+    select product_id from tied_products
 
 ),
 
@@ -39,9 +74,20 @@ invoice_lines as (
 
 events as (
 
-    select * from {{ ref('fct_events') }}
     {% if is_incremental() %}
+    -- every event of a product aggregated again, the new events alone of a merged one
+    select event_id, product_id, source_system, event_at, price, category_code, brand
+    from {{ ref('fct_events') }}
     where product_id in (select product_id from rebuilt_products)
+        and product_id not in (select product_id from merged_products)
+
+    union all
+
+    select event_id, product_id, source_system, event_at, price, category_code, brand
+    from new_events
+    where product_id in (select product_id from merged_products)
+    {% else %}
+    select * from {{ ref('fct_events') }}
     {% endif %}
 
 ),
@@ -163,10 +209,38 @@ cdnow_products as (
     from cdnow_lines
     group by product_id
 
+),
+
+-- in an increment, a merged product takes its loaded row or its new events' row, whichever has the
+-- later latest event
+event_products_merged as (
+
+    {% if is_incremental() %}
+    select
+        new.product_id,
+        new.source_system,
+        new.source_product_id,
+        {% for column in ['description', 'category', 'brand', 'unit_price'] -%}
+        case when loaded.last_seen_at > new.last_seen_at then loaded.{{ column }} else new.{{ column }}
+        end as {{ column }},
+        {% endfor -%}
+        case when loaded.first_seen_at < new.first_seen_at then loaded.first_seen_at
+            else new.first_seen_at end as first_seen_at,
+        case when loaded.last_seen_at > new.last_seen_at then loaded.last_seen_at
+            else new.last_seen_at end as last_seen_at
+
+    from event_products as new
+    left join {{ this }} as loaded
+        on new.product_id = loaded.product_id
+        and loaded.product_id in (select product_id from merged_products)
+    {% else %}
+    select * from event_products
+    {% endif %}
+
 )
 
 select * from invoice_products
 union all
-select * from event_products
+select * from event_products_merged
 union all
 select * from cdnow_products
