@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
@@ -66,12 +67,12 @@ class _ModelConfig(dict):
 class ModelContext:
     """The stand-in for the ``dbt`` object a Python model receives: ``ref`` reads from the target."""
 
-    def __init__(self, model: PythonModel, read: Callable[[str], pd.DataFrame]) -> None:
+    def __init__(self, model: PythonModel, read: Callable[[str], Any]) -> None:
         self.config = _ModelConfig(model.config)
         self._read = read
 
-    def ref(self, name: str) -> pd.DataFrame:
-        # ml.dbt_frames.to_pandas sorts and trims a frame as it does a DuckDB or Spark relation
+    def ref(self, name: str) -> Any:
+        # what the target reads, handed to ml.dbt_frames as dbt would hand it a relation
         return self._read(name)
 
 
@@ -87,7 +88,8 @@ class TargetAdapter(Protocol):
 
     name: str
 
-    def read(self, table: str) -> pd.DataFrame: ...
+    def read(self, table: str) -> Any:
+        """The table as ml.dbt_frames reads it: a DuckDB relation or a pandas DataFrame."""
 
     def write(self, table: str, frame: pd.DataFrame) -> None: ...
 
@@ -115,8 +117,10 @@ class DuckDBTarget:
         self.connection = connection
         self.name = name
 
-    def read(self, table: str) -> pd.DataFrame:
-        return self.connection.table(f'main."{table}"').df()
+    def read(self, table: str) -> Any:
+        # a relation, as dbt-duckdb gives a Python model: ml.dbt_frames reads only the columns
+        # and sources a model needs (at 42M events, whole frames of the marts ran out of 24 GB)
+        return self.connection.table(f'main."{table}"')
 
     def write(self, table: str, frame: pd.DataFrame) -> None:
         self.connection.register("score_frame", frame)
@@ -167,7 +171,9 @@ def _duckdb_target(target: dict[str, Any]) -> Iterator[TargetAdapter]:
     path = Path(target["path"])
     if not path.exists():
         raise FileNotFoundError(f"No warehouse at {path}. Build it first with `globalshop build`.")
-    with build_lock(path), duckdb.connect(str(path)) as connection:
+    # with the profile's settings, as dbt-duckdb opens it: the models' reads run in DuckDB
+    config = {"threads": int(target.get("threads", 1)), **target.get("settings", {})}
+    with build_lock(path), duckdb.connect(str(path), config=config) as connection:
         yield DuckDBTarget(connection, target["name"])
 
 
@@ -211,7 +217,12 @@ def score(tables: list[str] | None = None) -> ScoreResult:
     # In a process of its own, which takes its JVM with it on the spark target: the Derby
     # metastore that JVM boots admits no other JVM, such as the one of the dbt build below.
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as process:
-        target_name, rows = process.submit(write_score_tables, models, chosen).result()
+        try:
+            target_name, rows = process.submit(write_score_tables, models, chosen).result()
+        except BrokenProcessPool as error:
+            raise RuntimeError("the scoring process was killed before it finished (on Linux "
+                               "usually by the out-of-memory killer: see `dmesg`); the score "
+                               "tables it had written are kept") from error
     readers = score_readers(set(chosen))
     if readers:
         build_readers(readers)
@@ -226,9 +237,9 @@ def write_score_tables(models: dict[str, PythonModel], chosen: list[str]
                                for name in chosen}).static_order()
     rows = {}
     with connect_target() as target:
-        cache: dict[str, pd.DataFrame] = {}
+        cache: dict[str, Any] = {}
 
-        def read(name: str) -> pd.DataFrame:
+        def read(name: str) -> Any:
             if name not in cache:
                 cache[name] = target.read(name)
             return cache[name]

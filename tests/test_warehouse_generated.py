@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from warehouse_helpers import query, shop_home, validate_shop
 
-from ml import paths, scoring
+from ml import paths, score_job, scoring
 from ml.build import run_dbt
 from ml.dbt_frames import SourceRows, duckdb_to_pandas, to_pandas
 from ml.cli import main
@@ -152,6 +152,26 @@ def test_a_partial_build_passes_dbt_arguments_and_keeps_the_other_tables(generat
         assert main(["build", "--select", "customer_rfm", "--vars", '{"as_of_date": "2011-06-01"}']) == 0
     assert query(home, "select distinct cast(as_of_date as varchar) from customer_rfm") == [("2011-06-01",)]
     assert query(home, "select count(*) from customer_churn_scores") == [(churn_scores,)]
+
+
+def test_score_on_duckdb_rewrites_the_tables_dbt_wrote_reading_relations_as_dbt(
+        generated_shop, tmp_path, monkeypatch):
+    home = tmp_path / "shop"
+    shutil.copytree(generated_shop / "data", home / "data")
+    shutil.copytree(generated_shop / "warehouse", home / "warehouse")
+    tables = ["customer_segments", "recommender_outputs"]
+    written_by_dbt = {table: query(home, f"select * from {table} order by all") for table in tables}
+    # the models get the marts as DuckDB relations, as in dbt, and read only what they use: whole
+    # frames of the marts ran out of 24 GB at 42M events
+    handed = []
+    monkeypatch.setattr(score_job.ModelContext, "ref", lambda self, name: handed.append(
+        self._read(name)) or handed[-1])
+    with shop_home(home):
+        # what `globalshop score` runs in a process of its own
+        score_job.write_score_tables(score_job.python_models(), tables)
+    assert handed and all(isinstance(ref, duckdb.DuckDBPyRelation) for ref in handed)
+    assert {table: query(home, f"select * from {table} order by all") for table in tables} \
+        == written_by_dbt
 
 
 def test_freshness_reports_each_source_with_files(generated_shop, capsys):
