@@ -9,7 +9,7 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from ml.recommenders.base import CELLS_PER_BATCH, DenseBlock, Recommender, ScoreBlock, \
-    dense_item_space, worker_threads
+    dense_item_space
 from ml.recommenders.interactions import InteractionMatrix
 from ml.recommenders.similarity import pruned_cosine, similar_items_from_sparse
 
@@ -26,9 +26,13 @@ class WarmStart(NamedTuple):
 class ALSRecommender(Recommender):
     """Implicit ALS (Hu, Koren, Volinsky 2008): confidence ``1 + alpha * weight``.
 
-    ``num_threads`` defaults to :func:`~ml.recommenders.base.worker_threads`. Each sweep of implicit
-    solves every customer's factors independently of the other customers' (then every item's),
-    so with a fixed ``random_state`` the factors are the same bit for bit on any thread count.
+    ``num_threads`` is 1: implicit's solver calls BLAS's ``ssymv`` for every customer at every
+    step, and OpenBLAS takes one process-wide lock for the buffer of each such call, so a second
+    thread mostly waits on the first (on 2 cores: 19.5 s against 21.1 s for two sweeps over 2M
+    customers, BENCHMARKS.md, issue 6). The hybrid fits it on one core beside its other
+    components instead. Each sweep of implicit solves every customer's factors independently of
+    the other customers' (then every item's), so with a fixed ``random_state`` the factors are the
+    same bit for bit on any thread count.
 
     ``iterations`` is 10: on the validation windows of Online Retail and of the generated shop's
     two sources, ALS alone scored as well as with implicit's default of 15 (NDCG@10 0.253, 0.158
@@ -42,7 +46,7 @@ class ALSRecommender(Recommender):
     name = "als"
 
     def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 1.0,
-                 iterations: int = 10, random_state: int = 42, num_threads: int | None = None,
+                 iterations: int = 10, random_state: int = 42, num_threads: int = 1,
                  warm_iterations: int = 5):
         self.factors = factors
         self.regularization = regularization
@@ -68,7 +72,7 @@ class ALSRecommender(Recommender):
             model = AlternatingLeastSquares(
                 factors=self.factors, regularization=self.regularization, alpha=self.alpha,
                 iterations=self.iterations, random_state=self.random_state,
-                num_threads=self.num_threads or worker_threads())
+                num_threads=self.num_threads)
             if self.warm_start is not None:
                 model.iterations = self.warm_iterations
                 model.user_factors, model.item_factors = self._initial_factors(matrix)

@@ -28,8 +28,8 @@ and popularity; item-kNN searches every item, ALS and content-based the ``MAX_DE
 interacted items, see ml.recommenders.base), and features are computed only for candidate
 pairs, so scoring is linear in customers. The classifiers are trained on the candidates of at most
 ``TUNING_CUSTOMERS`` validation customers, a sample drawn with ``random_state``. Components are
-fitted side by side (ALS after the others, on every core), and batches of customers scored side by
-side, by several threads (see ml.recommenders.base.in_threads).
+fitted side by side, each on one thread (ALS, the longest, first), and batches of customers scored
+side by side, by several threads (see ml.recommenders.base.in_threads).
 """
 
 import itertools
@@ -219,13 +219,10 @@ class HybridRecommender(Recommender):
             model.fit_matrix(shared)
             return time.perf_counter() - start
 
-        # the components are independent: fitted side by side, each on one thread, but ALS, which
-        # solves on every core itself, goes alone after them (beside them its OpenMP threads
-        # oversubscribe the cores and wait on one another at every sweep)
-        side_by_side = [name for name in components if name != "als"]
-        seconds = dict(zip(side_by_side,
-                           in_threads(fit, [components[name] for name in side_by_side])))
-        seconds["als"] = fit(components["als"])
+        # the components are independent: fitted side by side, each on one thread; ALS, the
+        # longest fit, first, so the others share the remaining cores meanwhile
+        names = sorted(components, key=lambda name: name != "als")
+        seconds = dict(zip(names, in_threads(fit, [components[name] for name in names])))
         self.components_ = components
         self.component_fit_seconds_ = {name: seconds[name] for name in components}
         self.matrix_ = self.components_["buy_again"].matrix_
