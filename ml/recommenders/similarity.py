@@ -38,11 +38,12 @@ def pruned_cosine(vectors: sparse.csr_matrix, neighbours: int) -> sparse.csc_mat
     def chunk_neighbours(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         stop = min(start + chunk_size, n_items)
         # row j of block: similarities of item start + j to every item
-        block = (normalised[:, start:stop].T.tocsr() @ by_row).tocoo()
-        off_diagonal = (block.row + start != block.col) & (block.data > 0)
-        block = sparse.csr_matrix((block.data[off_diagonal],
-                                   (block.row[off_diagonal], block.col[off_diagonal])),
-                                  shape=(stop - start, n_items))
+        block = normalised[:, start:stop].T.tocsr() @ by_row
+        # the diagonal and non-positive entries dropped in place: rebuilding the block from
+        # coordinates sorted every row again (a tenth of item-kNN's fit at 42M events)
+        rows = np.repeat(np.arange(stop - start), np.diff(block.indptr))
+        block.data[(rows + start == block.indices) | ~(block.data > 0)] = 0
+        block.eliminate_zeros()
         positions, neighbour, similarity = top_k_csr(block, neighbours)
         return neighbour, positions + start, similarity
 
