@@ -164,8 +164,13 @@ def test_score_on_duckdb_rewrites_the_tables_dbt_wrote_reading_relations_as_dbt(
     # the models get the marts as DuckDB relations, as in dbt, and read only what they use: whole
     # frames of the marts ran out of 24 GB at 42M events
     handed = []
-    monkeypatch.setattr(score_job.ModelContext, "ref", lambda self, name: handed.append(
-        self._read(name)) or handed[-1])
+    original_ref = score_job.ModelContext.ref
+
+    def recording_ref(context, name):
+        handed.append(original_ref(context, name))
+        return handed[-1]
+
+    monkeypatch.setattr(score_job.ModelContext, "ref", recording_ref)
     with shop_home(home):
         # what `globalshop score` runs in a process of its own
         score_job.write_score_tables(score_job.python_models(), tables)
