@@ -294,6 +294,20 @@ def test_als_factors_do_not_depend_on_the_thread_count():
         np.testing.assert_array_equal(fit.item_factors_, fits[0].item_factors_)
 
 
+def test_als_solves_with_the_conjugate_gradient_steps_it_is_given():
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    interactions = purchase_interactions(grouped_shop())
+    three_steps = ALSRecommender(factors=8, cg_steps=3).fit(interactions)
+    # implicit's own model, with its default of three steps, on the same matrix and seed
+    reference = AlternatingLeastSquares(factors=8, regularization=0.05, alpha=1.0, iterations=6,
+                                        random_state=42, num_threads=1)
+    reference.fit(three_steps.matrix_.weights, show_progress=False)
+    np.testing.assert_array_equal(three_steps.user_factors_, reference.user_factors)
+    two_steps = ALSRecommender(factors=8, cg_steps=2).fit(interactions)
+    assert not np.array_equal(two_steps.user_factors_, three_steps.user_factors_)
+
+
 def test_a_warm_start_keeps_the_older_fits_factors_not_the_fit_or_its_matrix():
     # at scale the older fit's matrix is gigabytes, held for nothing beside the new fit
     older = ALSRecommender(factors=4).fit(purchase_interactions(grouped_shop()))
