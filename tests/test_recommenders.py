@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from implicit.cpu.als import AlternatingLeastSquares
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from ml.evaluate_recommenders import SINGLE_MODEL_ORDER
@@ -295,8 +296,6 @@ def test_als_factors_do_not_depend_on_the_thread_count():
 
 
 def test_als_solves_with_the_conjugate_gradient_steps_it_is_given():
-    from implicit.cpu.als import AlternatingLeastSquares
-
     interactions = purchase_interactions(grouped_shop())
     three_steps = ALSRecommender(factors=8, cg_steps=3).fit(interactions)
     # implicit's own model, with its default of three steps, on the same matrix and seed

@@ -37,13 +37,12 @@ class ALSRecommender(Recommender):
     ``iterations`` is 6 and ``warm_iterations`` 3: on the test windows of Online Retail and of
     the generated shop's two sources (scale 1), ALS alone scored NDCG@10 0.280, 0.297 and 0.167
     with them against 0.282, 0.294 and 0.165 with 10 and 5 (implicit's default is 15): 12
-    sweeps over the tuning, test and serving fits instead of 20. ALS is the longest of the
-    hybrid's fits: at 42M events a sweep over the event source's 5.3M customers takes 14 s on
-    one core (19 s with implicit's 3 conjugate-gradient steps, below).
+    sweeps over the tuning, test and serving fits instead of 20, and ALS is the longest of the
+    hybrid's fits at 42M events (BENCHMARKS.md, issue 6, item 23).
 
     ``cg_steps`` is 2, not implicit's 3: each customer's and item's factors are solved by fewer
-    conjugate-gradient steps per sweep, a sweep of the 42M shop's event source takes 14 s instead
-    of 19, and ALS alone scored NDCG@10 0.281, 0.298 and 0.198 on the windows above (0.280, 0.297
+    conjugate-gradient steps per sweep, a sweep of the 42M shop's event source (5.3M customers)
+    takes 14 s on one core instead of 19, and ALS alone scored NDCG@10 0.281, 0.298 and 0.198 on the windows above (0.280, 0.297
     and 0.167 with 3 steps; on the event source's new items 0.014 against 0.018).
 
     :meth:`starting_from` a model fitted on older data (the same shop a month earlier, say) starts
