@@ -174,6 +174,11 @@ class HybridRecommender(Recommender):
             if bought.all() or not bought.any():
                 raise ValueError("validation candidates are all bought or all not bought; "
                                  "the validation window is too small to tune the hybrid.")
+            # a feature missing from every row (days since bought, when no sampled candidate was
+            # bought before: a tiny shop) cannot be split on; scikit-learn 1.9 fails to bin it
+            # ("window shape cannot be larger than input array shape"), a constant it bins
+            features = features.fillna({column: 0.0 for column
+                                        in features.columns[features.isna().all()]})
             ranker = HistGradientBoostingClassifier(
                 max_iter=100, learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=100,
                 l2_regularization=1.0, early_stopping=False, random_state=self.random_state)
