@@ -18,7 +18,7 @@ from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.cross_sell import FrequentlyBoughtTogether
 from ml.recommenders.ease import EASERecommender
 from ml.recommenders.hybrid import PRUNING_TREES, HybridRecommender, best_by_first_trees, \
-    fit_hybrid
+    fit_hybrid, fitted_ranker
 from ml.recommenders.interactions import (EventLog, InteractionMatrix, PurchaseLog,
                                           event_interactions, purchase_interactions,
                                           shop_interactions)
@@ -293,6 +293,18 @@ def test_als_factors_do_not_depend_on_the_thread_count():
     for fit in fits[1:]:
         np.testing.assert_array_equal(fit.user_factors_, fits[0].user_factors_)
         np.testing.assert_array_equal(fit.item_factors_, fits[0].item_factors_)
+
+
+def test_a_ranker_feature_missing_from_every_row_changes_nothing():
+    # a tiny shop's sampled candidates can all be new to their customers: no days since bought
+    random = np.random.default_rng(0)
+    features = pd.DataFrame({"score": random.random(2_000), "rank": random.integers(1, 50, 2_000)})
+    bought = features["score"].to_numpy() + random.normal(0, 0.2, 2_000) > 0.8
+    with_missing = features.assign(days_since_bought=np.nan)
+    probe = pd.DataFrame({"score": [0.1, 0.5, 0.95], "rank": [40, 10, 1]})
+    np.testing.assert_array_equal(
+        fitted_ranker(with_missing, bought, 0).predict_proba(probe.assign(days_since_bought=3.0)),
+        fitted_ranker(features, bought, 0).predict_proba(probe))
 
 
 def test_als_solves_with_the_conjugate_gradient_steps_it_is_given():

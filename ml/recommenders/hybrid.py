@@ -174,16 +174,7 @@ class HybridRecommender(Recommender):
             if bought.all() or not bought.any():
                 raise ValueError("validation candidates are all bought or all not bought; "
                                  "the validation window is too small to tune the hybrid.")
-            # a feature missing from every row (days since bought, when no sampled candidate was
-            # bought before: a tiny shop) cannot be split on; scikit-learn 1.9 fails to bin it
-            # ("window shape cannot be larger than input array shape"), a constant it bins
-            features = features.fillna({column: 0.0 for column
-                                        in features.columns[features.isna().all()]})
-            ranker = HistGradientBoostingClassifier(
-                max_iter=100, learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=100,
-                l2_regularization=1.0, early_stopping=False, random_state=self.random_state)
-            with threadpool_limits(1, "openmp"):
-                self.rankers_[exclude_seen] = ranker.fit(features, bought)
+            self.rankers_[exclude_seen] = fitted_ranker(features, bought, self.random_state)
         return self
 
     def fit_matrix(self, matrix: InteractionMatrix) -> Self:
@@ -352,6 +343,23 @@ class HybridRecommender(Recommender):
         for name, values in self._item_features.items():
             features[name] = values[pair_columns]
         return pd.DataFrame(features), positions, pair_columns
+
+
+def fitted_ranker(features: pd.DataFrame, bought: np.ndarray, random_state: int
+                  ) -> HistGradientBoostingClassifier:
+    """The blend's classifier fitted on labelled candidates, on one OpenMP thread (module doc).
+
+    A feature missing from every row (days since bought, when no sampled candidate was bought
+    before: a tiny shop) cannot be split on; scikit-learn 1.9 fails to bin it ("window shape
+    cannot be larger than input array shape"), so it is given a constant, which it bins.
+    """
+    missing_everywhere = features.columns[features.isna().all()]
+    features = features.fillna({column: 0.0 for column in missing_everywhere})
+    ranker = HistGradientBoostingClassifier(
+        max_iter=100, learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=100,
+        l2_regularization=1.0, early_stopping=False, random_state=random_state)
+    with threadpool_limits(1, "openmp"):
+        return ranker.fit(features, bought)
 
 
 def best_by_first_trees(ranker: HistGradientBoostingClassifier, features: pd.DataFrame,
