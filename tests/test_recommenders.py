@@ -310,9 +310,11 @@ def test_a_ranker_feature_missing_from_every_row_changes_nothing():
 def test_als_solves_with_the_conjugate_gradient_steps_it_is_given():
     interactions = purchase_interactions(grouped_shop())
     three_steps = ALSRecommender(factors=8, cg_steps=3).fit(interactions)
-    # implicit's own model, with its default of three steps, on the same matrix and seed
-    reference = AlternatingLeastSquares(factors=8, regularization=0.05, alpha=1.0, iterations=6,
-                                        random_state=42, num_threads=1)
+    # implicit's own model, with its default of three steps, on the same matrix and settings
+    reference = AlternatingLeastSquares(
+        factors=three_steps.factors, regularization=three_steps.regularization,
+        alpha=three_steps.alpha, iterations=three_steps.iterations,
+        random_state=three_steps.random_state, num_threads=three_steps.num_threads)
     reference.fit(three_steps.matrix_.weights, show_progress=False)
     np.testing.assert_array_equal(three_steps.user_factors_, reference.user_factors)
     two_steps = ALSRecommender(factors=8, cg_steps=2).fit(interactions)

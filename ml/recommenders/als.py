@@ -42,8 +42,9 @@ class ALSRecommender(Recommender):
 
     ``cg_steps`` is 2, not implicit's 3: each customer's and item's factors are solved by fewer
     conjugate-gradient steps per sweep, a sweep of the 42M shop's event source (5.3M customers)
-    takes 14 s on one core instead of 19, and ALS alone scored NDCG@10 0.281, 0.298 and 0.198 on the windows above (0.280, 0.297
-    and 0.167 with 3 steps; on the event source's new items 0.014 against 0.018).
+    takes 14 s on one core instead of 19, and ALS alone scored NDCG@10 0.281, 0.298 and 0.198 on
+    the windows above (0.280, 0.297 and 0.167 with 3 steps; on the event source's new items
+    0.014 against 0.018).
 
     :meth:`starting_from` a model fitted on older data (the same shop a month earlier, say) starts
     from its factors and runs ``warm_iterations`` instead of ``iterations``: the factors of the
