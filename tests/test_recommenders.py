@@ -375,6 +375,22 @@ def test_content_based_serves_a_product_nobody_bought():
     assert ranked.index("x-new") < first_other_group
 
 
+def test_content_based_scores_the_same_with_its_vectors_held_dense_or_sparse(monkeypatch):
+    from ml.recommenders import content_based
+
+    interactions = purchase_interactions(grouped_shop())
+    dense = ContentBasedRecommender(grouped_products()).fit(interactions)
+    monkeypatch.setattr(content_based, "CELLS_PER_BATCH", 0)  # too many cells: kept sparse
+    sparse_held = ContentBasedRecommender(grouped_products()).fit(interactions)
+    assert isinstance(dense._dense_space.vectors_t, np.ndarray)
+    assert not isinstance(sparse_held._dense_space.vectors_t, np.ndarray)
+    rows = np.arange(len(dense.matrix_.customer_ids))
+    np.testing.assert_allclose(sparse_held.score_rows(rows), dense.score_rows(rows), rtol=1e-6)
+    space = dense.dense_columns_[::2]
+    for model in (dense, sparse_held):
+        _, columns, _ = model.score_block(rows, model.search_space(space)).top(3)
+        assert set(columns) <= set(space)
+
 # scoring at scale: sparse top-k, bounded dense item space
 
 def best_first(values: np.ndarray, k: int) -> list[tuple[int, int, float]]:

@@ -230,8 +230,9 @@ class HybridRecommender(Recommender):
             for name, model in self.components_.items()}
         content_columns = self._component_columns.get("content_based")
         # content candidates are searched among its dense items that the hybrid can recommend
-        self._content_candidates = None if content_columns is None else np.intersect1d(
-            self.components_["content_based"].dense_columns_, content_columns)
+        self._content_search = None if content_columns is None else \
+            self.components_["content_based"].search_space(np.intersect1d(
+                self.components_["content_based"].dense_columns_, content_columns))
 
     def batch_size(self) -> int:
         return min(model.batch_size() for model in self.components_.values())
@@ -282,7 +283,7 @@ class HybridRecommender(Recommender):
         if columns is None:
             return model.score_block(rows)
         if name == "content_based":
-            block = model.score_block(rows, self._content_candidates)
+            block = model.score_block(rows, self._content_search)
         else:
             block = model.score_block(rows)
         return MappedBlock(block, columns, len(model.item_ids))
