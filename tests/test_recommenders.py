@@ -422,6 +422,26 @@ def test_sparse_and_dense_top_k_keep_the_best_values_and_break_ties_by_lower_col
         assert list(zip(positions.tolist(), columns.tolist(), scores.tolist())) == expected
 
 
+def test_sparse_top_k_of_rows_stored_out_of_column_order_breaks_ties_by_lower_column():
+    from scipy import sparse
+
+    from ml.recommenders.base import top_k_csr
+
+    random = np.random.default_rng(3)
+    dense = np.round(random.random((40, 200)) * 5).astype(np.float32)  # many ties
+    dense[random.random(dense.shape) < 0.6] = 0
+    ordered = sparse.csr_matrix(dense)
+    # each row's entries stored from the highest column down, as a sparse product leaves them
+    shuffled = sparse.csr_matrix((np.concatenate([ordered[row].data[::-1] for row in range(40)]),
+                                  np.concatenate([ordered[row].indices[::-1]
+                                                  for row in range(40)]),
+                                  ordered.indptr), shape=ordered.shape)
+    assert not shuffled.has_sorted_indices
+    positions, columns, scores = top_k_csr(shuffled, 6)
+    assert list(zip(positions.tolist(), columns.tolist(), scores.tolist())) == \
+        best_first(np.where(dense > 0, dense, -np.inf), 6)
+
+
 @pytest.mark.parametrize("model", ["als", "item_knn"])
 def test_dense_models_search_the_most_interacted_items_but_score_every_item(monkeypatch, model):
     module = importlib.import_module(f"ml.recommenders.{model}")
