@@ -391,6 +391,7 @@ def test_content_based_scores_the_same_with_its_vectors_held_dense_or_sparse(mon
         _, columns, _ = model.score_block(rows, model.search_space(space)).top(3)
         assert set(columns) <= set(space)
 
+
 # scoring at scale: sparse top-k, bounded dense item space
 
 def best_first(values: np.ndarray, k: int) -> list[tuple[int, int, float]]:

@@ -232,10 +232,12 @@ class HybridRecommender(Recommender):
             else model.matrix_.columns_of(self.item_ids)
             for name, model in self.components_.items()}
         content_columns = self._component_columns.get("content_based")
-        # content candidates are searched among its dense items that the hybrid can recommend
-        self._content_search = None if content_columns is None else \
-            self.components_["content_based"].search_space(np.intersect1d(
-                self.components_["content_based"].dense_columns_, content_columns))
+        self._content_search = None
+        if content_columns is not None:
+            # content candidates are searched among its dense items that the hybrid can recommend
+            content = self.components_["content_based"]
+            self._content_search = content.search_space(
+                np.intersect1d(content.dense_columns_, content_columns))
 
     def batch_size(self) -> int:
         return min(model.batch_size() for model in self.components_.values())
