@@ -62,7 +62,7 @@ TIMES_BOUGHT, DAYS_SINCE_BOUGHT = HISTORY_FEATURES = ("times_bought", "days_sinc
 TUNING_CUSTOMERS = 10_000
 # Recommending ranks a customer's candidates in two steps, since the ranker's trees are the
 # largest cost of scoring a large shop: the first PRUNING_TREES of its 100 trees choose each
-# customer's RANKED_CANDIDATES best candidates (of 173 on average on the generated 42M shop's
+# customer's RANKED_CANDIDATES best candidates (of about 170 on the generated 42M shop's
 # event source), and only those get the whole ranker's probability. Against the whole ranker on
 # every candidate, 15 trees changed the top-10 of 3.0% of the judged customers of Online Retail,
 # 11% of the generated scale-1 shop's event source and 0.2% of its wholesale source (30 trees:
