@@ -401,11 +401,22 @@ class InteractionMatrix:
 
     def rows_of(self, customer_ids: np.ndarray) -> np.ndarray:
         """Row index of each customer id, -1 for customers the matrix has never seen."""
-        return pd.Index(self.customer_ids).get_indexer(customer_ids)
+        return self._customer_index.get_indexer(customer_ids)
 
     def columns_of(self, product_ids: np.ndarray) -> np.ndarray:
         """Column index of each product id, -1 for products outside the matrix."""
-        return pd.Index(self.item_ids).get_indexer(product_ids)
+        return self._item_index.get_indexer(product_ids)
+
+    # Built once per matrix, of Python objects: the evaluation and the hybrid look customers up
+    # about twenty times per fit, and a new index of the 5.3M customers at 42M events took 5 s
+    # as pandas' default string dtype, 0.2 s as objects (both with their first lookup)
+    @functools.cached_property
+    def _customer_index(self) -> pd.Index:
+        return pd.Index(self.customer_ids, dtype=object)
+
+    @functools.cached_property
+    def _item_index(self) -> pd.Index:
+        return pd.Index(self.item_ids, dtype=object)
 
     def binary(self) -> sparse.csr_matrix:
         """1 where the customer interacted with the item."""
