@@ -2,9 +2,10 @@
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ml.recommenders.base import CELLS_PER_BATCH, DenseBlock, Recommender, ScoreBlock, \
-    dense_item_space, sparse_lookup
+    dense_item_space, sparse_lookup, within_row_rank
 from ml.recommenders.interactions import InteractionMatrix
 from ml.recommenders.similarity import pruned_cosine, similar_items_from_sparse
 
@@ -36,10 +37,10 @@ class ItemKNNRecommender(Recommender):
         history = self.binary_[rows]
 
         def pair_scores(positions: np.ndarray, columns: np.ndarray) -> np.ndarray:
-            # the few pairs outside the dense block: one sparse product over their items
-            wanted, pair_column = np.unique(columns, return_inverse=True)
-            scores = (history @ self.similarity_[:, wanted]).tocsr()
-            return sparse_lookup(scores, positions, pair_column, 0.0)
+            # the few pairs outside the dense block: each item's neighbours looked up in its
+            # customer's history (six times faster than a product over the items' columns on
+            # the wholesale source at 42M events, whose long histories reach many of them)
+            return history_sums(self.similarity_, history, positions, columns)
 
         return DenseBlock((history @ self._dense_similarity).toarray(), self.dense_columns_,
                           len(self.item_ids), pair_scores, scored_above=0.0)
@@ -51,3 +52,16 @@ class ItemKNNRecommender(Recommender):
         """Each product's k most similar products: product_id, rank, similar_product_id, score."""
         self._check_fitted()
         return similar_items_from_sparse(self.similarity_, self.item_ids, product_ids, k)
+
+
+def history_sums(similarity: sparse.csc_matrix, history: sparse.csr_matrix,
+                 positions: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``(history @ similarity)[positions[i], columns[i]]`` for each i (float32), from column
+    ``columns[i]`` of ``similarity`` alone: its stored neighbours, looked up in row
+    ``positions[i]`` of ``history``."""
+    per_pair = np.diff(similarity.indptr)[columns]
+    pair = np.repeat(np.arange(len(columns)), per_pair)
+    stored = np.repeat(similarity.indptr[columns], per_pair) + within_row_rank(pair)
+    in_history = sparse_lookup(history, positions[pair], similarity.indices[stored], 0.0)
+    return np.bincount(pair, weights=in_history * similarity.data[stored],
+                       minlength=len(columns)).astype(np.float32)
