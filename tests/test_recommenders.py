@@ -24,7 +24,7 @@ from ml.recommenders.interactions import (EventLog, InteractionMatrix, PurchaseL
                                           shop_interactions)
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.outputs import REASON_POPULAR, REASON_REPEAT, customer_recommendations, \
-    evaluate_and_recommend, product_cross_sell, product_similar_items
+    evaluate_and_recommend, explained, product_cross_sell, product_similar_items
 from ml.recommenders.popularity import PopularityRecommender
 from ml.recommenders import base as ml_base, cross_sell
 
@@ -713,6 +713,27 @@ def test_customer_recommendations_explain_each_item():
         {"product_id": "cup", "model_name": "item_knn", "reason": "bought together with Green tea"}]
     no_context = customer_recommendations(knn, ["me"], 1)
     assert no_context["reason"].tolist() == [REASON_POPULAR]
+
+
+def test_reasons_from_the_purchase_matrix_match_those_from_its_frame():
+    lines = grouped_shop(120)
+    interactions = purchase_interactions(lines)
+    knn = ItemKNNRecommender().fit(interactions)
+    recommendations = pd.concat([
+        knn.recommend(interactions["customer_id"].unique()[::7], 5),
+        # a customer without purchases (popular now), and a product nobody bought, whose id
+        # sorts first: the matrix's columns must be moved to the reasons' items
+        pd.DataFrame({"customer_id": ["stranger"], "rank": [1], "product_id": ["new"],
+                      "score": [1.0]})], ignore_index=True)
+    # pairs of group x only, so that the other groups' reasons fall back on similar items
+    companions = product_cross_sell(lines, min_pair_count=2).query("product_id.str[0] == 'x'")
+    similar = knn.similar_items(knn.item_ids, 5)
+    from_frame, from_matrix = (
+        explained(recommendations, knn.name, history, companions, similar, grouped_products())
+        for history in (interactions, InteractionMatrix.from_frame(interactions)))
+    pd.testing.assert_frame_equal(from_frame, from_matrix)
+    kinds = set(from_frame["reason"].str.split().str[:2].str.join(" "))
+    assert {"you bought", "bought together", "similar to", "popular now"} <= kinds
 
 
 def test_product_similar_items_covers_products_nobody_bought():
