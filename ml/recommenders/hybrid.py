@@ -149,7 +149,14 @@ class HybridRecommender(Recommender):
         if len(rows) > self.tuning_customers:
             rows = np.sort(random.choice(rows, self.tuning_customers, replace=False))
         self.tuned_customers_ = len(rows)
-        truth_keys = pd.MultiIndex.from_frame(validation_truth[["customer_id", "product_id"]])
+        # the bought pairs as one integer each, row * items + column (pairs of customers or
+        # items the components never saw cannot be candidates)
+        n_items = np.int64(len(self.item_ids))
+        truth_rows = self.matrix_.rows_of(validation_truth["customer_id"].to_numpy(dtype=object))
+        truth_columns = self.matrix_.columns_of(
+            validation_truth["product_id"].to_numpy(dtype=object))
+        known = (truth_rows >= 0) & (truth_columns >= 0)
+        truth_keys = np.unique(truth_rows[known] * n_items + truth_columns[known])
         batch_size = self.batch_size()
 
         def labelled_candidates(start: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -157,9 +164,7 @@ class HybridRecommender(Recommender):
             # one pass serves both classifiers: a new-item candidate has the same features, less
             # the customer's history with the item
             features, positions, pair_columns = self._candidate_features(batch_rows, False)
-            return features, pd.MultiIndex.from_arrays(
-                [self.matrix_.customer_ids[batch_rows[positions]], self.item_ids[pair_columns]]
-            ).isin(truth_keys)
+            return features, np.isin(batch_rows[positions] * n_items + pair_columns, truth_keys)
 
         batches: dict[bool, list[pd.DataFrame]] = {False: [], True: []}
         for features, bought in in_threads(labelled_candidates, range(0, len(rows), batch_size)):
