@@ -99,22 +99,21 @@ def purchase_history(interactions: pd.DataFrame | InteractionMatrix, customer_id
     """The customers with a purchase in ``interactions``, then those of ``customer_ids`` without
     one, and who bought which of ``items`` (a customers x items matrix)."""
     if isinstance(interactions, InteractionMatrix):
-        buyers, bought = interactions.customer_ids, interactions.binary()
+        buyers, bought = object_index(interactions.customer_ids), interactions.binary()
         # both id lists sorted: each row's columns stay in order
         bought = sparse.csr_matrix(
             (bought.data, items.get_indexer(interactions.item_ids)[bought.indices],
              bought.indptr), shape=(len(buyers), len(items)))
     else:
-        buyers = pd.unique(pd.Series(interactions["customer_id"], dtype=object))
-        rows = object_index(buyers).get_indexer(interactions["customer_id"])
+        buyers = object_index(pd.unique(pd.Series(interactions["customer_id"], dtype=object)))
         bought = sparse.csr_matrix(
             (np.ones(len(interactions), dtype=np.float32),
-             (rows, items.get_indexer(interactions["product_id"]))),
+             (buyers.get_indexer(interactions["customer_id"]),
+              items.get_indexer(interactions["product_id"]))),
             shape=(len(buyers), len(items)))
-    buyer_index = object_index(buyers)
     others = pd.unique(pd.Series(customer_ids, dtype=object))
-    others = others[buyer_index.get_indexer(others) < 0]
-    customers = object_index(np.concatenate([np.asarray(buyers, dtype=object), others]))
+    others = others[buyers.get_indexer(others) < 0]
+    customers = object_index(np.concatenate([buyers.to_numpy(), others]))
     padded = sparse.csr_matrix(
         (bought.data, bought.indices,
          np.concatenate([bought.indptr, np.full(len(others), bought.indptr[-1])])),
