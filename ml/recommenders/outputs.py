@@ -17,7 +17,7 @@ from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, CROSS_SELL_PARTNERS, \
     FrequentlyBoughtTogether
 from ml.recommenders.interactions import EventLog, InteractionMatrix, PurchaseLog, \
-    require_columns, shop_log
+    object_index, require_columns, shop_log
 from ml.recommenders.item_knn import ItemKNNRecommender
 from ml.recommenders.similarity import SIMILAR_ITEM_COLUMNS
 
@@ -86,12 +86,6 @@ def explain(recommendations: pd.DataFrame, interactions: pd.DataFrame | Interact
     repeat = np.asarray(history[recommended_customers, recommended_items]).ravel() > 0
     reasons[repeat] = REASON_REPEAT
     return pd.Series(reasons, index=recommendations.index, dtype=object)
-
-
-def object_index(values) -> pd.Index:
-    """An index of ids as Python objects: pandas' default string dtype made each lookup convert
-    the whole index (a few seconds per lookup of the wholesale source's customers at 42M)."""
-    return pd.Index(np.asarray(values, dtype=object), dtype=object)
 
 
 def purchase_history(interactions: pd.DataFrame | InteractionMatrix, customer_ids: pd.Series,
