@@ -1,5 +1,7 @@
 """What a dbt Python model's `dbt.ref()` returns, as a pandas DataFrame, on any adapter."""
 
+from collections.abc import Iterator
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,6 +29,10 @@ MODEL_COLUMNS = {
     "fct_order_lines": ("customer_id", "order_id", "product_id", "source_system", "ordered_at",
                         "quantity", "line_amount", "is_cancellation"),
 }
+
+
+# Rows of a mart per frame when it is read in batches: a batch's strings are tens of MB.
+BATCH_ROWS = 1_000_000
 
 
 def to_pandas(relation, table: str, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -60,6 +66,21 @@ def _ascending(column: pa.ChunkedArray) -> bool:
     return pc.all(neighbours).as_py()
 
 
+def _streams_ascending(relation, column: str) -> bool:
+    """Whether the DuckDB relation's ``column``, streamed as stored, has no null and never
+    decreases (one pass over that column alone, a batch at a time)."""
+    previous = None
+    for batch in relation.select(column).to_arrow_reader(BATCH_ROWS):
+        values = batch.column(0)
+        if not len(values):
+            continue
+        if not _ascending(pa.chunked_array([values])) or (
+                previous is not None and pc.less(values[0], previous).as_py()):
+            return False
+        previous = values[len(values) - 1]
+    return True
+
+
 def duckdb_to_pandas(relation) -> pd.DataFrame:
     """A DuckDB relation's rows as a pandas DataFrame, through Arrow: half the peak memory of
     .df() and twice as fast on wide string columns; dates as datetime64, not one Python object
@@ -91,6 +112,23 @@ class SourceRows:
 
     def of(self, source: str) -> pd.DataFrame:
         return to_pandas(self._filtered(source), self.table, self.columns)
+
+    def batches(self, source: str, rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
+        """`of(source)` in consecutive frames of at most ``rows`` rows, for a model that turns
+        rows into arrays as it reads: it then never holds the mart's strings whole (at 42M events
+        one source's 22.6M order lines are 3.1 GB in Arrow and more in pandas). On DuckDB the
+        rows stream from the engine; any other engine's come in one frame."""
+        relation = self._filtered(source)
+        if not hasattr(relation, "arrow"):
+            yield to_pandas(relation, self.table, self.columns)
+            return
+        key = list(MART_KEYS[self.table])
+        if not (self.table in STORED_IN_KEY_ORDER and _streams_ascending(relation, key[0])):
+            relation = relation.order(", ".join(key))
+        columns = list(MODEL_COLUMNS.get(self.table, ()) if self.columns is None
+                       else self.columns)
+        for batch in (relation.select(*columns) if columns else relation).to_arrow_reader(rows):
+            yield _arrow_to_pandas(pa.Table.from_batches([batch]))
 
     def only(self, columns: tuple[str, ...]) -> "SourceRows":
         """The same rows, read with only ``columns``."""

@@ -68,3 +68,20 @@ def test_source_rows_can_read_fewer_columns(order_lines, engine):
     relation = mart_on(engine, order_lines)
     read = SourceRows(relation, "fct_order_lines").only(("order_id", "product_id")).of("shop")
     assert read.to_dict("list") == {"order_id": ["o2", "o3"], "product_id": ["p2", "p1"]}
+
+
+@pytest.mark.parametrize("stored_order", ["order_line_id", "order_line_id desc"])
+def test_source_rows_read_in_batches_give_the_rows_of_one_read(order_lines, stored_order):
+    connection = duckdb.connect()
+    connection.register("order_lines_frame", order_lines)
+    connection.execute("create table lines as "
+                       f"select * from order_lines_frame order by {stored_order}")
+    rows = SourceRows(connection.table("lines"), "fct_order_lines")
+    for source in ["shop", "o'shop", "elsewhere"]:
+        batches = list(rows.batches(source, rows=1))
+        assert all(len(batch) == 1 for batch in batches)
+        read = pd.concat(batches, ignore_index=True) if batches else rows.of(source).iloc[:0]
+        pd.testing.assert_frame_equal(read, rows.of(source), check_dtype=False)
+    # Any other engine's rows come in one frame.
+    assert [len(batch) for batch in SourceRows(order_lines, "fct_order_lines").batches("shop")] \
+        == [2]

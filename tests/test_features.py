@@ -171,3 +171,35 @@ def test_order_history_per_source_matches_the_filtered_lines(lines):
     orders = F.customer_orders(lines)
     assert orders.loc[orders["order_id"] == "o1", ["line_count", "product_count"]].values.tolist() \
         == [[1, 1]]
+
+
+def test_an_order_history_read_in_batches_equals_the_one_of_the_whole_frame(lines):
+    # Ids first seen in a later batch, out of sorted order; an order split across batches; a
+    # guest line and a line without a product id.
+    later = order_lines([("0", "o1", "2024-01-03", 1, 2.0, False),
+                         ("z", "o8", "2024-02-03", 2, 3.0, False),
+                         ("b", "o9", "2024-02-25", 1, 8.0, False),
+                         (None, "o10", "2024-02-26", 1, 1.0, False)])
+    whole = pd.concat([lines, later], ignore_index=True)
+    whole["product_id"] = ["p2", "p1", "p2", "p3", "p1", None, "p3", "p2", "p1", "p4", "p2",
+                           "p1"]
+    expected = F.OrderHistory(whole)
+    # One factorization of the whole columns, as pandas does it
+    assert expected.customers.tolist() == ["0", "a", "b", "c", "z"]
+    pd.testing.assert_index_equal(expected.order_ids, pd.Index(pd.factorize(whole["order_id"])[1]))
+    pd.testing.assert_index_equal(
+        expected.product_ids,
+        pd.Index(pd.factorize(whole["product_id"], use_na_sentinel=False)[1]))
+    for size in (1, 3, 5, len(whole)):
+        batches = (whole.iloc[start:start + size] for start in range(0, len(whole), size))
+        history = F.order_history_of_batches(batches)
+        for ids in ("customers", "order_ids", "product_ids"):
+            pd.testing.assert_index_equal(getattr(history, ids), getattr(expected, ids))
+        pd.testing.assert_frame_equal(history.orders, expected.orders)
+        pd.testing.assert_frame_equal(history.features(CUTOFF), expected.features(CUTOFF))
+        pd.testing.assert_frame_equal(history.customer_orders(), expected.customer_orders())
+        customers = pd.Index(["0", "a", "b", "z", "unknown"])
+        pd.testing.assert_series_equal(F.churn_labels(history, customers, CUTOFF, 30),
+                                       F.churn_labels(expected, customers, CUTOFF, 30))
+    assert F.order_history_of_batches(iter([])) is None
+    assert F.order_history_of_batches([whole.iloc[:0]]) is None
