@@ -40,7 +40,7 @@ def to_pandas(relation, table: str, columns: tuple[str, ...] | None = None) -> p
     ``columns``): a DuckDB relation (dbt-duckdb), a Spark DataFrame (Databricks) or a pandas
     DataFrame (`globalshop score`)."""
     key = list(MART_KEYS[table])
-    columns = list(MODEL_COLUMNS.get(table, ()) if columns is None else columns)
+    columns = _columns_read(table, columns)
     if isinstance(relation, pd.DataFrame):
         ordered = relation.sort_values(key, kind="stable", ignore_index=True)
         return ordered[columns] if columns else ordered
@@ -56,6 +56,11 @@ def to_pandas(relation, table: str, columns: tuple[str, ...] | None = None) -> p
         return duckdb_to_pandas(ordered.select(*columns) if columns else ordered)
     ordered = relation.orderBy(*key)
     return (ordered.select(*columns) if columns else ordered).toPandas()
+
+
+def _columns_read(table: str, columns: tuple[str, ...] | None) -> list[str]:
+    """``columns``, or by default the columns the models use of ``table`` (empty: all)."""
+    return list(MODEL_COLUMNS.get(table, ()) if columns is None else columns)
 
 
 def _ascending(column: pa.ChunkedArray) -> bool:
@@ -125,8 +130,7 @@ class SourceRows:
         key = list(MART_KEYS[self.table])
         if not (self.table in STORED_IN_KEY_ORDER and _streams_ascending(relation, key[0])):
             relation = relation.order(", ".join(key))
-        columns = list(MODEL_COLUMNS.get(self.table, ()) if self.columns is None
-                       else self.columns)
+        columns = _columns_read(self.table, self.columns)
         for batch in (relation.select(*columns) if columns else relation).to_arrow_reader(rows):
             yield _arrow_to_pandas(pa.Table.from_batches([batch]))
 

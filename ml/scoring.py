@@ -149,7 +149,7 @@ def _score_customer_sources(order_lines: pd.DataFrame | SourceRows, customer_rfm
 
     From SourceRows (a dbt Python model's marts) each source's lines are read when its turn
     comes, a batch at a time, and coded as they arrive: at 42M events one source's 22.6M lines
-    peaked at 7.8 GB read whole and coded (3.1 GB of Arrow, its pandas copy, the codes). From a
+    peaked at 7,773 MB read whole and coded (3.1 GB of Arrow, its pandas copy, the codes). From a
     frame the codes are built in one pass over all sources, so no per-source copy is made."""
     if isinstance(order_lines, SourceRows):
         lines = order_lines.only(HISTORY_COLUMNS)
