@@ -374,8 +374,7 @@ class _BatchFactorizer:
     def __init__(self, sort: bool = False, use_na_sentinel: bool = True) -> None:
         self._sort = sort
         self._use_na_sentinel = use_na_sentinel
-        self._code_of: dict = {}
-        self._uniques: list = []  # in order of first appearance
+        self._code_of: dict = {}  # unique -> code, in order of first appearance
         self._dtype = None
         self._codes: list[np.ndarray] = []
 
@@ -387,16 +386,13 @@ class _BatchFactorizer:
         global_codes = np.full(len(uniques) + 1, -1, dtype=np.int32)
         for position, value in enumerate(uniques.tolist()):
             key = self._MISSING if value != value else value
-            code = self._code_of.get(key)
-            if code is None:
-                code = self._code_of[key] = len(self._uniques)
-                self._uniques.append(value)
-            global_codes[position] = code
+            global_codes[position] = self._code_of.setdefault(key, len(self._code_of))
         self._codes.append(global_codes[codes])
 
     def result(self) -> tuple[np.ndarray, pd.Index]:
         codes = _concatenate(self._codes, np.int32)
-        uniques = pd.Index(self._uniques, dtype=self._dtype)
+        uniques = pd.Index([np.nan if key is self._MISSING else key for key in self._code_of],
+                           dtype=self._dtype)
         if self._sort:
             order = uniques.argsort()
             rank = np.empty(len(order), dtype=np.int32)
