@@ -7,7 +7,9 @@
     few rows in a hundred at most, so a hash aggregate first finds the keys held by more than one
     row, and only their rows are ranked. A hash shared by two different keys only adds rows to
     rank: the window compares the columns themselves. `unique_key` (a list of columns) joins the
-    verdict back to the rows. -#}
+    verdict back to the rows.
+
+    `relation` is read three times: a CTE passed here should be an `inlined_cte()`. -#}
 {% macro flag_duplicates(relation, duplicate_key, unique_key) -%}
     {%- set key_hash = duplicate_key_hash(duplicate_key) -%}
     select

@@ -26,7 +26,7 @@ from {{ ref('int_events_batch') }}
 
 with
 
-events as (
+events as {{ inlined_cte() }} (
 
     select * from {{ ref('stg_events__events') }}
 

@@ -27,7 +27,7 @@ from {{ ref('int_invoice_lines_batch') }}
 
 with
 
-invoice_lines as (
+invoice_lines as {{ inlined_cte() }} (
 
     select * from {{ ref('int_invoice_lines_unioned') }}
 

@@ -19,6 +19,10 @@
 -- depends_on: {{ ref('int_events_batch') }}
 -- depends_on: {{ ref('int_invoice_lines_batch') }}
 
+-- a full build reads every line and event through each import CTE more than once: inlined, so
+-- each read scans its own columns (an increment's imports are its products' rows alone)
+{% set full_table_import = inlined_cte() if not is_incremental() else '' %}
+
 with
 
 {% if is_incremental() %}
@@ -62,7 +66,7 @@ merged_products as (
 
 {% endif %}
 
-invoice_lines as (
+invoice_lines as {{ full_table_import }} (
 
     select * from {{ ref('fct_order_lines') }}
     where source_system in ('online_retail', 'online_retail_ii')
@@ -72,7 +76,7 @@ invoice_lines as (
 
 ),
 
-events as (
+events as {{ full_table_import }} (
 
     {% if is_incremental() %}
     -- every event of a product aggregated again, the new events alone of a merged one
@@ -92,7 +96,7 @@ events as (
 
 ),
 
-cdnow_lines as (
+cdnow_lines as {{ full_table_import }} (
 
     select * from {{ ref('fct_order_lines') }}
     where source_system = 'cdnow'
