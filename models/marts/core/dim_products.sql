@@ -19,8 +19,9 @@
 -- depends_on: {{ ref('int_events_batch') }}
 -- depends_on: {{ ref('int_invoice_lines_batch') }}
 
--- a full build reads every line and event through each import CTE more than once: inlined, so
--- each read scans its own columns (an increment's imports are its products' rows alone)
+-- a full build reads all the lines and all the events, each through an import CTE read three
+-- times: inlined, so each read scans its own columns (an increment's imports are its products'
+-- rows alone)
 {% set full_table_import = inlined_cte() if not is_incremental() else '' %}
 
 with
@@ -96,7 +97,7 @@ events as {{ full_table_import }} (
 
 ),
 
-cdnow_lines as {{ full_table_import }} (
+cdnow_lines as (
 
     select * from {{ ref('fct_order_lines') }}
     where source_system = 'cdnow'
