@@ -364,6 +364,23 @@ def test_ease_models_only_the_most_popular_items_when_capped():
     assert recommended.groupby("customer_id").size().max() == 5
 
 
+def test_ease_weights_are_the_closed_form_in_c_order():
+    # B = I - P / diag(P), P = (X'X + l2 I)^-1: column j divided by P_jj, so B is not symmetric
+    # and a transposed B would fail here
+    random = np.random.default_rng(5)
+    bought = random.random((400, 60)) < random.random(60) * 0.3
+    interactions = pd.DataFrame([(f"c{row:03d}", f"p{column:02d}", 1.0, pd.Timestamp("2024-01-01"))
+                                 for row, column in zip(*np.nonzero(bought))],
+                                columns=["customer_id", "product_id", "weight", "last_at"])
+    model = EASERecommender(l2=20).fit(interactions)
+    kept = bought[:, np.any(bought, axis=0)].astype(np.float64)
+    precision = np.linalg.inv(kept.T @ kept + 20 * np.eye(kept.shape[1]))
+    expected = precision / -np.diag(precision)
+    np.fill_diagonal(expected, 0.0)
+    assert model.weights_.flags["C_CONTIGUOUS"] and model.weights_.dtype == np.float32
+    np.testing.assert_allclose(model.weights_, expected, rtol=1e-3, atol=1e-6)
+
+
 def test_content_based_serves_a_product_nobody_bought():
     model = ContentBasedRecommender(grouped_products()).fit(purchase_interactions(grouped_shop()))
     similar = model.similar_items(["x-new"], 3)

@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 
 from ml.recommenders.base import CELLS_PER_BATCH, DenseBlock, Recommender, ScoreBlock, \
     dense_item_space
-from ml.recommenders.interactions import InteractionMatrix
+from ml.recommenders.interactions import InteractionMatrix, object_index
 from ml.recommenders.similarity import pruned_cosine, similar_items_from_sparse
 
 
@@ -105,11 +105,15 @@ class ALSRecommender(Recommender):
         random = np.random.default_rng(self.random_state)
         initial = []
         for known, factors in [
-                (pd.Index(previous.customer_ids).get_indexer(matrix.customer_ids),
+                (object_index(previous.customer_ids).get_indexer(matrix.customer_ids),
                  previous.user_factors),
-                (pd.Index(previous.item_ids).get_indexer(matrix.item_ids),
+                (object_index(previous.item_ids).get_indexer(matrix.item_ids),
                  previous.item_factors)]:
-            start = random.random((len(known), self.factors), dtype=np.float32) * 0.01
+            # drawn and scaled in place: at 42M events the customers' factors are 1.4 GB, and
+            # memory touched for the first time is slow (BENCHMARKS.md, issue 6)
+            start = np.empty((len(known), self.factors), dtype=np.float32)
+            random.random(dtype=np.float32, out=start)
+            start *= 0.01
             start[known >= 0] = factors[known[known >= 0]]
             initial.append(start)
         return initial[0], initial[1]
