@@ -381,6 +381,33 @@ def test_ease_weights_are_the_closed_form_in_c_order():
     np.testing.assert_allclose(model.weights_, expected, rtol=1e-3, atol=1e-6)
 
 
+def test_pruned_cosine_ranks_dense_and_sparse_blocks_alike(monkeypatch):
+    from scipy import sparse
+
+    from ml.recommenders import similarity
+
+    monkeypatch.setattr(similarity, "ITEM_CHUNK_SIZE", 7)  # several blocks
+    random = np.random.default_rng(11)
+    bought = (random.random((30, 25)) < 0.3).astype(np.float32)  # binary: many equal cosines
+    bought[:, 24] = 0  # an item nobody bought has no neighbours
+    neighbours = 4
+    results = {}
+    for share in (0.0, 2.0):  # every block ranked dense, then every block sparse
+        monkeypatch.setattr(similarity, "DENSE_BLOCK_SHARE", share)
+        results[share] = similarity.pruned_cosine(sparse.csr_matrix(bought), neighbours).toarray()
+    np.testing.assert_array_equal(results[0.0], results[2.0])
+    norms = np.sqrt(bought.sum(axis=0))
+    products = np.outer(norms, norms)
+    cosine = (bought.T @ bought) / np.where(products > 0, products, 1)
+    np.fill_diagonal(cosine, 0.0)
+    for item in range(25):
+        kept = np.flatnonzero(results[0.0][:, item])
+        assert len(kept) == min(neighbours, np.count_nonzero(cosine[:, item]))
+        np.testing.assert_allclose(results[0.0][kept, item], cosine[kept, item], rtol=1e-5)
+        dropped = np.setdiff1d(np.arange(25), kept)
+        assert cosine[kept, item].min(initial=1) >= cosine[dropped, item].max() - 1e-6
+
+
 def test_content_based_serves_a_product_nobody_bought():
     model = ContentBasedRecommender(grouped_products()).fit(purchase_interactions(grouped_shop()))
     similar = model.similar_items(["x-new"], 3)

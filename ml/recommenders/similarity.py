@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ml.recommenders.base import in_threads, top_k_csr, within_row_rank
+from ml.recommenders.base import in_threads, top_k_csr, top_k_dense, within_row_rank
 
 SIMILAR_ITEM_COLUMNS = ["product_id", "rank", "similar_product_id", "score"]
 ITEM_CHUNK_SIZE = 1_000
+# A block of similarities at least this full is ranked dense (see pruned_cosine)
+DENSE_BLOCK_SHARE = 0.25
 
 
 def top_k_per_column(similarity: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -43,8 +45,13 @@ def pruned_cosine(vectors: sparse.csr_matrix, neighbours: int) -> sparse.csc_mat
         # coordinates sorted every row again (a tenth of item-kNN's fit at 42M events)
         rows = np.repeat(np.arange(stop - start), np.diff(block.indptr))
         block.data[(rows + start == block.indices) | ~(block.data > 0)] = 0
-        block.eliminate_zeros()
-        positions, neighbour, similarity = top_k_csr(block, neighbours)
+        if block.nnz >= DENSE_BLOCK_SHARE * block.shape[0] * block.shape[1]:
+            # most items share a customer with most others (the wholesale source): a dense
+            # block's top-k takes a few passes, where the sparse one sorts every row's entries
+            positions, neighbour, similarity = top_k_dense(block.toarray(), neighbours, 0.0)
+        else:
+            block.eliminate_zeros()
+            positions, neighbour, similarity = top_k_csr(block, neighbours)
         return neighbour, positions + start, similarity
 
     # the chunks are independent: on every core (the hybrid fits item-kNN beside its other
