@@ -424,7 +424,7 @@ def test_content_based_scores_the_same_with_its_vectors_held_dense_or_sparse(mon
 
     interactions = purchase_interactions(grouped_shop())
     dense = ContentBasedRecommender(grouped_products()).fit(interactions)
-    monkeypatch.setattr(content_based, "CELLS_PER_BATCH", 0)  # too many cells: kept sparse
+    monkeypatch.setattr(content_based, "DENSE_VECTOR_CELLS", 0)  # too many: kept sparse
     sparse_held = ContentBasedRecommender(grouped_products()).fit(interactions)
     assert isinstance(dense._dense_space.vectors_t, np.ndarray)
     assert not isinstance(sparse_held._dense_space.vectors_t, np.ndarray)
@@ -722,6 +722,20 @@ def test_hybrid_is_deterministic(shop_hybrid):
     again = fit_hybrid(grouped_shop(300), grouped_products(), window_days=30)
     pd.testing.assert_frame_equal(shop_hybrid.recommend(["c0", "c7"], 10),
                                   again.recommend(["c0", "c7"], 10))
+
+
+def test_hybrid_tunes_and_scores_the_same_in_batches_of_any_size(monkeypatch):
+    # the batch size is a memory and speed setting (ml.recommenders.base.CELLS_PER_BATCH): the
+    # blend's sampled negatives and every customer's candidates must not depend on it
+    monkeypatch.setenv("GLOBALSHOP_RECOMMENDER_THREADS", "1")
+    lines = grouped_shop(300)
+    recommended = []
+    for rows in (7, 1_000):
+        monkeypatch.setattr(ml_base, "MAX_BATCH_ROWS", rows)
+        model = fit_hybrid(lines, grouped_products(), window_days=30)
+        assert model.batch_size() == rows
+        recommended.append(model.recommend(lines["customer_id"].unique(), 10))
+    pd.testing.assert_frame_equal(*recommended)
 
 
 def test_hybrid_scores_the_same_on_one_thread_and_on_several(monkeypatch):

@@ -27,8 +27,11 @@ from ml.recommenders.interactions import InteractionMatrix
 
 RECOMMENDATION_COLUMNS = ["customer_id", "rank", "product_id", "score"]
 # Customers are scored in batches of at most this many customer x item cells of a dense block
-# (64 MB of float32), so a large shop never holds a dense customers x items matrix.
-CELLS_PER_BATCH = 16_000_000
+# (16 MB of float32), so a large shop never holds a dense customers x items matrix. Blocks of
+# 64 MB served 20,000 customers of the 42M shop a quarter slower, most of it in the kernel:
+# glibc maps any block over 32 MB afresh, and memory touched for the first time is slow here
+# (BENCHMARKS.md, issue 6, item 28).
+CELLS_PER_BATCH = 4_000_000
 # Models that need dense scores to find a customer's best items (item-kNN, ALS, content-based)
 # search this many most interacted items; EASE models as many. On the generated event shop at
 # scale 1 (22,000 products) they hold 96% of the interaction weight. Scores of individual

@@ -18,6 +18,8 @@ from ml.recommenders.interactions import InteractionMatrix, require_columns
 from ml.recommenders.similarity import similar_items_frame
 
 PRODUCT_COLUMNS = ["product_id", "description", "category", "brand"]
+# Most cells of the searched items' vectors held as a dense array (64 MB of float32)
+DENSE_VECTOR_CELLS = 16_000_000
 
 
 class SearchSpace(NamedTuple):
@@ -74,11 +76,11 @@ class ContentBasedRecommender(Recommender):
 
     def search_space(self, columns: np.ndarray) -> SearchSpace:
         """The items at ``columns`` as a :class:`SearchSpace`. Their vectors are held dense when
-        that is at most ``CELLS_PER_BATCH`` cells (a 939-word vocabulary by 10,000 items in the
-        generated event shop at 42M events): the scores of a batch are dense anyway, and a
+        that is at most ``DENSE_VECTOR_CELLS`` cells (a 939-word vocabulary by 10,000 items in
+        the generated event shop at 42M events): the scores of a batch are dense anyway, and a
         sparse-by-dense product made them 2 to 6 times faster than a sparse one there."""
         vectors_t = self.item_vectors_[columns].T
-        if vectors_t.shape[0] * vectors_t.shape[1] <= CELLS_PER_BATCH:
+        if vectors_t.shape[0] * vectors_t.shape[1] <= DENSE_VECTOR_CELLS:
             return SearchSpace(columns, vectors_t.toarray())
         return SearchSpace(columns, vectors_t.tocsr())
 
