@@ -26,13 +26,14 @@ class WarmStart(NamedTuple):
 class ALSRecommender(Recommender):
     """Implicit ALS (Hu, Koren, Volinsky 2008): confidence ``1 + alpha * weight``.
 
-    ``num_threads`` is 1: implicit's solver calls BLAS's ``ssymv`` for every customer at every
-    step, and OpenBLAS takes one process-wide lock for the buffer of each such call, so a second
-    thread mostly waits on the first (on 2 cores: 19.5 s against 21.1 s for two sweeps over 2M
-    customers, BENCHMARKS.md, issue 6). The hybrid fits it on one core beside its other
-    components instead. Each sweep of implicit solves every customer's factors independently of
-    the other customers' (then every item's), so with a fixed ``random_state`` the factors are the
-    same bit for bit on any thread count.
+    ``num_threads`` is 1 by default: implicit's solver calls BLAS's ``ssymv`` for every customer
+    at every step, and OpenBLAS takes one process-wide lock for the buffer of each such call, so a
+    second thread often waits on the first (on 2 cores: 19.5 s against 21.1 s for two sweeps over
+    2M customers; 5.0-7.4 s against 7.0-7.6 s over 1M in session 28; BENCHMARKS.md, issue 6).
+    The hybrid gives it every worker thread anyway: its other components finish long before it,
+    and ALS then runs alone. Each sweep of implicit solves every customer's factors independently
+    of the other customers' (then every item's), so with a fixed ``random_state`` the factors are
+    the same bit for bit on any thread count.
 
     ``iterations`` is 6 and ``warm_iterations`` 3: on the test windows of Online Retail and of
     the generated shop's two sources (scale 1), ALS alone scored NDCG@10 0.280, 0.297 and 0.167

@@ -28,8 +28,9 @@ and popularity; item-kNN searches every item, ALS and content-based the ``MAX_DE
 interacted items, see ml.recommenders.base), and features are computed only for candidate
 pairs, so scoring is linear in customers. The classifiers are trained on the candidates of at most
 ``TUNING_CUSTOMERS`` validation customers, a sample drawn with ``random_state``. Components are
-fitted side by side, each on one thread (ALS, the longest, first), and batches of customers scored
-side by side, by several threads (see ml.recommenders.base.in_threads).
+fitted side by side, each on one thread but ALS, the longest, which starts first and solves on
+every worker thread (it runs alone once the others finish), and batches of customers scored side
+by side, by several threads (see ml.recommenders.base.in_threads).
 """
 
 import itertools
@@ -45,7 +46,7 @@ from threadpoolctl import threadpool_limits
 from ml.evaluation import time_split
 from ml.recommenders.als import ALSRecommender
 from ml.recommenders.base import Recommender, ScoreBlock, SparseBlock, empty_top, in_threads, \
-    sparse_lookup, top_k_csr, within_row_rank
+    sparse_lookup, top_k_csr, within_row_rank, worker_threads
 from ml.recommenders.buy_again import BuyAgainRecommender
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.ease import EASERecommender
@@ -111,7 +112,8 @@ class HybridRecommender(Recommender):
         components: dict[str, Recommender] = {
             "buy_again": BuyAgainRecommender(half_life_days=120),
             "ease": EASERecommender(l2=200),
-            "als": ALSRecommender(factors=64, alpha=1.0, regularization=0.05),
+            "als": ALSRecommender(factors=64, alpha=1.0, regularization=0.05,
+                                  num_threads=worker_threads()),
             "item_knn": ItemKNNRecommender(neighbours=100),
             "popularity": PopularityRecommender(window_days=30),
         }
@@ -223,8 +225,8 @@ class HybridRecommender(Recommender):
             model.fit_matrix(shared)
             return time.perf_counter() - start
 
-        # the components are independent: fitted side by side, each on one thread; ALS, the
-        # longest fit, first, so the others share the remaining cores meanwhile
+        # the components are independent: fitted side by side; ALS, the longest fit, first, so
+        # the others share the cores meanwhile (its own threads then have them all)
         names = sorted(components, key=lambda name: name != "als")
         seconds = dict(zip(names, in_threads(fit, [components[name] for name in names])))
         self.components_ = components
