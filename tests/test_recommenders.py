@@ -438,6 +438,19 @@ def test_content_based_scores_the_same_with_its_vectors_held_dense_or_sparse(mon
 
 # scoring at scale: sparse top-k, bounded dense item space
 
+@pytest.mark.parametrize("stored", [0, 1, 500])
+def test_sorted_lookup_finds_what_isin_finds_and_where_it_is(stored):
+    from ml.recommenders.base import sorted_lookup
+
+    random = np.random.default_rng(stored)
+    keys = np.unique(random.integers(0, 2_000, stored))
+    # below, between, at and beyond the stored keys, repeated and unordered
+    wanted = np.r_[random.integers(-5, 2_010, 300), keys[:3], keys[-3:], -1, 5_000]
+    found, hit = sorted_lookup(keys, wanted)
+    assert hit.tolist() == np.isin(wanted, keys).tolist()
+    assert (keys[found[hit]] == wanted[hit]).all()
+
+
 def best_first(values: np.ndarray, k: int) -> list[tuple[int, int, float]]:
     """(row, column, value) of each row's k best finite values, sorted the slow, obvious way."""
     return [(row, column, float(values[row, column])) for row in range(len(values))

@@ -46,7 +46,7 @@ from threadpoolctl import threadpool_limits
 from ml.evaluation import time_split
 from ml.recommenders.als import ALSRecommender
 from ml.recommenders.base import Recommender, ScoreBlock, SparseBlock, empty_top, in_threads, \
-    sparse_lookup, top_k_csr, within_row_rank, worker_threads
+    sorted_lookup, sparse_lookup, top_k_csr, within_row_rank, worker_threads
 from ml.recommenders.buy_again import BuyAgainRecommender
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.ease import EASERecommender
@@ -166,7 +166,8 @@ class HybridRecommender(Recommender):
             # one pass serves both classifiers: a new-item candidate has the same features, less
             # the customer's history with the item
             features, positions, pair_columns = self._candidate_features(batch_rows, False)
-            return features, np.isin(batch_rows[positions] * n_items + pair_columns, truth_keys)
+            _, bought = sorted_lookup(truth_keys, batch_rows[positions] * n_items + pair_columns)
+            return features, bought
 
         batches: dict[bool, list[pd.DataFrame]] = {False: [], True: []}
         for features, bought in in_threads(labelled_candidates, range(0, len(rows), batch_size)):
