@@ -419,19 +419,25 @@ def test_content_based_serves_a_product_nobody_bought():
     assert ranked.index("x-new") < first_other_group
 
 
-def test_content_based_scores_the_same_with_its_vectors_held_dense_or_sparse(monkeypatch):
+def test_content_based_scores_the_same_with_its_vectors_or_profiles_dense_or_sparse(monkeypatch):
     from ml.recommenders import content_based
 
     interactions = purchase_interactions(grouped_shop())
     dense = ContentBasedRecommender(grouped_products()).fit(interactions)
     monkeypatch.setattr(content_based, "DENSE_VECTOR_CELLS", 0)  # too many: kept sparse
     sparse_held = ContentBasedRecommender(grouped_products()).fit(interactions)
+    monkeypatch.setattr(content_based, "DENSE_VECTOR_CELLS", 16_000_000)
+    monkeypatch.setattr(content_based, "DENSE_PROFILE_SHARE", 2.0)  # never reached: sparse
+    sparse_profiles = ContentBasedRecommender(grouped_products()).fit(interactions)
     assert isinstance(dense._dense_space.vectors_t, np.ndarray)
     assert not isinstance(sparse_held._dense_space.vectors_t, np.ndarray)
+    # half the vocabulary is in a profile here, so BLAS multiplies them dense
+    assert dense.dense_profiles_ and not sparse_profiles.dense_profiles_
     rows = np.arange(len(dense.matrix_.customer_ids))
-    np.testing.assert_allclose(sparse_held.score_rows(rows), dense.score_rows(rows), rtol=1e-6)
+    for other in (sparse_held, sparse_profiles):
+        np.testing.assert_allclose(other.score_rows(rows), dense.score_rows(rows), rtol=1e-6)
     space = dense.dense_columns_[::2]
-    for model in (dense, sparse_held):
+    for model in (dense, sparse_held, sparse_profiles):
         _, columns, _ = model.score_block(rows, model.search_space(space)).top(3)
         assert set(columns) <= set(space)
 

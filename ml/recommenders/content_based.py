@@ -20,6 +20,13 @@ from ml.recommenders.similarity import similar_items_frame
 PRODUCT_COLUMNS = ["product_id", "description", "category", "brand"]
 # Most cells of the searched items' vectors held as a dense array (64 MB of float32)
 DENSE_VECTOR_CELLS = 16_000_000
+# Customer profiles at least this full (share of the vocabulary, measured on PROFILE_SAMPLE
+# customers when fitting) are scored as dense arrays, by BLAS: on one core, 400 profiles by
+# 10,000 dense item vectors took 9 ms dense against 56 ms sparse with 80 of 177 words filled
+# (the median of the generated wholesale shop at 42M events), 50 against 57 ms with 60 of 939,
+# and 61 against 12 ms with 10 of 939 (the event shop's median is 8)
+DENSE_PROFILE_SHARE = 0.1
+PROFILE_SAMPLE = 10_000
 
 
 class SearchSpace(NamedTuple):
@@ -73,6 +80,8 @@ class ContentBasedRecommender(Recommender):
         # most MAX_DENSE_ITEMS, so a product nobody bought can still be recommended there)
         self.dense_columns_ = dense_item_space(matrix)
         self._dense_space = self.search_space(self.dense_columns_)
+        self.dense_profiles_ = profile_share(matrix.weights, self.item_vectors_) \
+            >= DENSE_PROFILE_SHARE
 
     def search_space(self, columns: np.ndarray) -> SearchSpace:
         """The items at ``columns`` as a :class:`SearchSpace`. Their vectors are held dense when
@@ -97,7 +106,10 @@ class ContentBasedRecommender(Recommender):
             return np.asarray(profiles[positions].multiply(self.item_vectors_[items])
                               .sum(axis=1), dtype=np.float32).ravel()
 
-        scores = profiles @ vectors_t
+        if self.dense_profiles_ and not sparse.issparse(vectors_t):
+            scores = profiles.toarray() @ vectors_t
+        else:
+            scores = profiles @ vectors_t
         if sparse.issparse(scores):
             scores = scores.toarray()
         return DenseBlock(scores.astype(np.float32, copy=False), columns, len(self.item_ids),
@@ -114,3 +126,14 @@ class ContentBasedRecommender(Recommender):
         candidates = vectors[self.dense_columns_]
         return similar_items_frame(lambda columns: (candidates @ vectors[columns].T).toarray(),
                                    self.item_ids, product_ids, k, self.dense_columns_)
+
+
+def profile_share(weights: sparse.csr_matrix, item_vectors: sparse.csr_matrix) -> float:
+    """The share of the vocabulary a customer's profile fills, on average over at most
+    ``PROFILE_SAMPLE`` customers with a history, evenly spaced (the same ones on every call)."""
+    with_history = np.flatnonzero(np.diff(weights.indptr) > 0)
+    if not len(with_history) or not item_vectors.shape[1]:
+        return 0.0
+    step = max(1, len(with_history) // PROFILE_SAMPLE)
+    profiles = weights[with_history[::step][:PROFILE_SAMPLE]] @ item_vectors
+    return profiles.nnz / (profiles.shape[0] * profiles.shape[1])
