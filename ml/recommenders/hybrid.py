@@ -178,14 +178,21 @@ class HybridRecommender(Recommender):
             batches[False].append(labelled[kept])
             new_item = features[TIMES_BOUGHT].to_numpy() == 0
             batches[True].append(labelled.drop(columns=list(HISTORY_FEATURES))[kept & new_item])
-        self.rankers_ = {}
+        labelled_sets = {}
         for exclude_seen, labelled_batches in batches.items():
             labelled = pd.concat(labelled_batches, ignore_index=True)
             features, bought = labelled.drop(columns="bought"), labelled["bought"].to_numpy()
             if bought.all() or not bought.any():
                 raise ValueError("validation candidates are all bought or all not bought; "
                                  "the validation window is too small to tune the hybrid.")
-            self.rankers_[exclude_seen] = fitted_ranker(features, bought, self.random_state)
+            labelled_sets[exclude_seen] = features, bought
+        # the two classifiers side by side, each on one OpenMP thread (held at one around both,
+        # as threadpoolctl's limits are process-wide): 5.6 s instead of 9.3 for two of the
+        # tuning sets' size on this 2-core machine
+        with threadpool_limits(1, "openmp"):
+            self.rankers_ = dict(zip(labelled_sets, in_threads(
+                lambda labelled: fitted_ranker(*labelled, self.random_state),
+                labelled_sets.values())))
         return self
 
     def fit_matrix(self, matrix: InteractionMatrix) -> Self:
