@@ -381,6 +381,26 @@ def test_ease_weights_are_the_closed_form_in_c_order():
     np.testing.assert_allclose(model.weights_, expected, rtol=1e-3, atol=1e-6)
 
 
+def test_ease_scores_long_and_short_histories_alike(monkeypatch):
+    # long histories are multiplied by columns, short ones by rows: the same sums, in the same order
+    from ml.recommenders import ease
+
+    random = np.random.default_rng(6)
+    bought = random.random((300, 40)) < random.random(40) * 0.5
+    interactions = pd.DataFrame([(f"c{row:03d}", f"p{column:02d}", 1.0, pd.Timestamp("2024-01-01"))
+                                 for row, column in zip(*np.nonzero(bought))],
+                                columns=["customer_id", "product_id", "weight", "last_at"])
+    model = EASERecommender(l2=20).fit(interactions)
+    rows = np.arange(0, model.buyers_.shape[0], 2)
+    scores = {}
+    for threshold in (0, 10**9):
+        monkeypatch.setattr(ease, "BY_COLUMNS_HISTORY", threshold)
+        scores[threshold] = model.score_block(rows).values
+    np.testing.assert_array_equal(scores[0], scores[10**9])
+    np.testing.assert_allclose(scores[0], model.buyers_[rows].toarray() @ model.weights_,
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_pruned_cosine_ranks_dense_and_sparse_blocks_alike(monkeypatch):
     from scipy import sparse
 
