@@ -364,14 +364,22 @@ def test_ease_models_only_the_most_popular_items_when_capped():
     assert recommended.groupby("customer_id").size().max() == 5
 
 
-def test_ease_weights_are_the_closed_form_in_c_order():
-    # B = I - P / diag(P), P = (X'X + l2 I)^-1: column j divided by P_jj, so B is not symmetric
-    # and a transposed B would fail here
-    random = np.random.default_rng(5)
-    bought = random.random((400, 60)) < random.random(60) * 0.3
+def bought_at_random(seed: int, customers: int, products: int, max_share: float
+                     ) -> tuple[np.ndarray, pd.DataFrame]:
+    """Who bought what (customers x products, each product bought by a random share of
+    customers up to ``max_share``), as an array and as interactions."""
+    random = np.random.default_rng(seed)
+    bought = random.random((customers, products)) < random.random(products) * max_share
     interactions = pd.DataFrame([(f"c{row:03d}", f"p{column:02d}", 1.0, pd.Timestamp("2024-01-01"))
                                  for row, column in zip(*np.nonzero(bought))],
                                 columns=["customer_id", "product_id", "weight", "last_at"])
+    return bought, interactions
+
+
+def test_ease_weights_are_the_closed_form_in_c_order():
+    # B = I - P / diag(P), P = (X'X + l2 I)^-1: column j divided by P_jj, so B is not symmetric
+    # and a transposed B would fail here
+    bought, interactions = bought_at_random(5, 400, 60, 0.3)
     model = EASERecommender(l2=20).fit(interactions)
     kept = bought[:, np.any(bought, axis=0)].astype(np.float64)
     precision = np.linalg.inv(kept.T @ kept + 20 * np.eye(kept.shape[1]))
@@ -385,11 +393,7 @@ def test_ease_scores_long_and_short_histories_alike(monkeypatch):
     # long histories are multiplied by columns, short ones by rows: the same sums, in the same order
     from ml.recommenders import ease
 
-    random = np.random.default_rng(6)
-    bought = random.random((300, 40)) < random.random(40) * 0.5
-    interactions = pd.DataFrame([(f"c{row:03d}", f"p{column:02d}", 1.0, pd.Timestamp("2024-01-01"))
-                                 for row, column in zip(*np.nonzero(bought))],
-                                columns=["customer_id", "product_id", "weight", "last_at"])
+    _, interactions = bought_at_random(6, 300, 40, 0.5)
     model = EASERecommender(l2=20).fit(interactions)
     rows = np.arange(0, model.buyers_.shape[0], 2)
     scores = {}
