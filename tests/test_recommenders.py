@@ -206,6 +206,19 @@ def test_duckdb_groups_order_lines_as_pandas_does():
                                   FrequentlyBoughtTogether(min_pair_count=2).fit(lines).pairs_)
 
 
+def test_a_matrix_keeps_each_pair_at_its_place_whatever_order_the_rows_come_in():
+    interactions = purchase_interactions(grouped_shop()).sample(frac=1.0, random_state=3)
+    matrix = InteractionMatrix.from_frame(interactions)
+    rows = matrix.rows_of(interactions["customer_id"].to_numpy(dtype=object))
+    columns = matrix.columns_of(interactions["product_id"].to_numpy(dtype=object))
+    ages = (matrix.reference_time - interactions["last_at"]).dt.total_seconds() / 86400
+    for stored, expected in [(matrix.weights, interactions["weight"]), (matrix.last_at, ages + 1)]:
+        assert stored.has_canonical_format and stored.nnz == len(interactions)
+        np.testing.assert_allclose(np.asarray(stored[rows, columns]).ravel(), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="1 repeated \\(customer_id, product_id\\) pairs"):
+        InteractionMatrix.from_frame(pd.concat([interactions, interactions.iloc[[4]]]))
+
+
 def test_a_matrix_moved_onto_a_catalogue_keeps_every_interaction_at_its_product():
     interactions = purchase_interactions(grouped_shop())
     matrix = InteractionMatrix.from_frame(interactions)

@@ -324,8 +324,8 @@ class InteractionMatrix:
 
     @classmethod
     def from_frame(cls, interactions: pd.DataFrame) -> "InteractionMatrix":
-        """Build the matrix over the interacted items. The rows of ``interactions`` may come in any
-        order: the matrix is the same (canonical CSR)."""
+        """Build the matrix over the interacted items, from one row per customer and product. The
+        rows of ``interactions`` may come in any order: the matrix is the same (canonical CSR)."""
         require_columns(interactions, INTERACTION_COLUMNS, "interactions")
         if interactions.empty:
             raise ValueError(NO_INTERACTIONS)
@@ -383,12 +383,22 @@ class InteractionMatrix:
         age = reference_time - pd.to_datetime(interacted_at)
         age_days = age.dt.total_seconds() / 86400
         shape = (len(customer_ids), len(item_ids))
-        weights = sparse.csr_matrix((weight.to_numpy(dtype=np.float32), (rows, columns)),
-                                    shape=shape)
-        last_at = sparse.csr_matrix((age_days.to_numpy(dtype=np.float32) + 1, (rows, columns)),
-                                    shape=shape)
+        # each pair's place in CSR order, sorted once for both matrices (sorting the 39.2M pairs
+        # of the 42M shop's event source took 2.2 s; each matrix used to sort them again)
+        order = sparse.csr_matrix((np.arange(len(rows), dtype=np.int64), (rows, columns)),
+                                  shape=shape)
+        if order.nnz < len(rows):  # the sort summed them into one place
+            raise ValueError(f"interactions has {len(rows) - order.nnz} repeated (customer_id, "
+                             "product_id) pairs; give one row per pair, as purchase_interactions "
+                             "and event_interactions do.")
+
+        def stored(values: np.ndarray) -> sparse.csr_matrix:
+            return sparse.csr_matrix((values[order.data], order.indices, order.indptr),
+                                     shape=shape)
+
         return cls(np.asarray(customer_ids, dtype=object), np.asarray(item_ids, dtype=object),
-                   weights, last_at, reference_time)
+                   stored(weight.to_numpy(dtype=np.float32)),
+                   stored(age_days.to_numpy(dtype=np.float32) + 1), reference_time)
 
     def on_items(self, item_ids: np.ndarray) -> "InteractionMatrix":
         """The same interactions over the columns ``item_ids`` (sorted, and holding every item of
