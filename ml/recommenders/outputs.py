@@ -12,7 +12,7 @@ from scipy import sparse
 
 from ml.evaluate_recommenders import evaluate_hybrid
 from ml.evaluation import time_split
-from ml.recommenders.base import Recommender, sparse_lookup, within_row_rank
+from ml.recommenders.base import Recommender, within_row_rank
 from ml.recommenders.content_based import ContentBasedRecommender
 from ml.recommenders.cross_sell import CROSS_SELL_COLUMNS, CROSS_SELL_PARTNERS, \
     FrequentlyBoughtTogether
@@ -66,16 +66,15 @@ def explain(recommendations: pd.DataFrame, interactions: pd.DataFrame | Interact
             shape=(len(items), len(items)))
         for start in range(0, len(recommendations), REASON_CHUNK_ROWS):
             chunk = slice(start, start + REASON_CHUNK_ROWS)
-            # each recommendation beside each past product of its customer, and their link (a
-            # lookup per past product: a popular item's links can number thousands)
+            # each recommendation's links to the past products of its customer: its item's row of
+            # links merged with its customer's history, two sorted rows (a binary search of every
+            # past product among all links took 9 of the 21 s of the 42M shop's reasons)
             past = history[recommended_customers[chunk]]
-            per_row = np.diff(past.indptr)
-            rows = np.repeat(np.arange(len(per_row)), per_row)
-            links_to_past = sparse_lookup(links, np.repeat(recommended_items[chunk], per_row),
-                                          past.indices)
-            linked = links_to_past > 0
-            rows, products = rows[linked], past.indices[linked]
-            links_to_past = links_to_past[linked]
+            past.data = np.ones_like(past.data)
+            linked = links[recommended_items[chunk]].multiply(past).tocoo()
+            strong = linked.data > 0
+            rows, products = linked.row[strong], linked.col[strong]
+            links_to_past = linked.data[strong]
             # the strongest link per recommendation; of equal ones, the lowest product column
             order = np.lexsort((products, -links_to_past, rows))
             rows, products = rows[order], products[order]
