@@ -829,6 +829,26 @@ def test_customer_recommendations_explain_each_item():
     assert no_context["reason"].tolist() == [REASON_POPULAR]
 
 
+def test_reasons_found_by_lookups_and_by_merges_are_the_same(monkeypatch):
+    from ml.recommenders import outputs
+
+    lines = grouped_shop(120)
+    interactions = purchase_interactions(lines)
+    knn = ItemKNNRecommender().fit(interactions)
+    recommendations = knn.recommend(interactions["customer_id"].unique(), 5)
+    # pairs of group x only, so that the other groups' reasons fall back on similar items; the
+    # scores rounded, so that a recommendation has equally similar past products
+    companions = product_cross_sell(lines, min_pair_count=2).query("product_id.str[0] == 'x'")
+    similar = knn.similar_items(knn.item_ids, 5).assign(score=lambda f: f["score"].round(1))
+    reasons = {}
+    for steps in (0, 10**9):  # every chunk by lookups, then every chunk by merges
+        monkeypatch.setattr(outputs, "LOOKUP_STEPS", steps)
+        reasons[steps] = explained(recommendations, knn.name, interactions, companions, similar)
+    pd.testing.assert_frame_equal(reasons[0], reasons[10**9])
+    kinds = set(reasons[0]["reason"].str.split().str[:2].str.join(" "))
+    assert {"bought together", "similar to"} <= kinds
+
+
 def test_reasons_from_the_purchase_matrix_match_those_from_its_frame():
     lines = grouped_shop(120)
     interactions = purchase_interactions(lines)
