@@ -418,6 +418,23 @@ def test_ease_scores_long_and_short_histories_alike(monkeypatch):
                                rtol=1e-5, atol=1e-6)
 
 
+def test_ease_fitted_from_item_knns_counts_is_ease_fitted_alone(monkeypatch):
+    from ml.recommenders import similarity
+
+    monkeypatch.setattr(similarity, "ITEM_CHUNK_SIZE", 7)  # the counts come from several blocks
+    matrix = InteractionMatrix.from_frame(purchase_interactions(grouped_shop()))
+    alone = EASERecommender(l2=20, max_items=12).fit_matrix(matrix)
+    paired = EASERecommender(l2=20, max_items=12)
+    columns = paired.modelled_columns(matrix)
+    gram = ItemKNNRecommender().fit_with_gram(matrix, columns)
+    bought = matrix.binary()[:, columns].toarray()
+    np.testing.assert_array_equal(gram, bought.T @ bought)
+    paired.fit_with_gram(matrix, gram)
+    np.testing.assert_array_equal(paired.modelled_items_, alone.modelled_items_)
+    np.testing.assert_array_equal(paired.weights_, alone.weights_)
+    assert len(columns) == 12 < len(matrix.item_ids)
+
+
 def test_pruned_cosine_ranks_dense_and_sparse_blocks_alike(monkeypatch):
     from scipy import sparse
 

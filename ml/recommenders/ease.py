@@ -1,12 +1,14 @@
 """EASE (Steck 2019): a closed-form linear item-item model, a strong baseline on implicit data."""
 
+from typing import Self
+
 import numpy as np
 from scipy import sparse
 from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
 
 from ml.recommenders.base import CELLS_PER_BATCH, MAX_DENSE_ITEMS, DenseBlock, Recommender, \
-    ScoreBlock
+    ScoreBlock, dense_item_space
 from ml.recommenders.interactions import InteractionMatrix
 
 # The fit inverts an items x items matrix: cubic time, items^2 memory (float32: 10,000 items is
@@ -30,13 +32,27 @@ class EASERecommender(Recommender):
         self.max_items = max_items
 
     def _fit(self, matrix: InteractionMatrix) -> None:
-        buyers = matrix.binary()
-        popularity = np.asarray(buyers.sum(axis=0)).ravel()
-        n_kept = min(self.max_items, len(popularity))
-        self.modelled_items_ = np.sort(np.argsort(-popularity, kind="stable")[:n_kept])
-        kept = buyers[:, self.modelled_items_]
+        columns = self.modelled_columns(matrix)
+        kept = matrix.binary()[:, columns]
+        self._fit_gram(columns, kept, (kept.T @ kept).toarray())
+
+    def modelled_columns(self, matrix: InteractionMatrix) -> np.ndarray:
+        """The columns of the ``max_items`` items with most buyers (ties: lower column), sorted."""
+        return dense_item_space(matrix, self.max_items)
+
+    def fit_with_gram(self, matrix: InteractionMatrix, gram: np.ndarray) -> Self:
+        """:meth:`fit_matrix`, given ``gram``: how many customers bought each pair of the items at
+        :meth:`modelled_columns` (float32, C order; overwritten), as item-kNN's fit counts them
+        (ml.recommenders.similarity.pruned_cosine_and_gram)."""
+        self.matrix_ = matrix
+        columns = self.modelled_columns(matrix)
+        self._fit_gram(columns, matrix.binary()[:, columns], gram)
+        return self
+
+    def _fit_gram(self, columns: np.ndarray, kept: sparse.csr_matrix, gram: np.ndarray) -> None:
+        self.modelled_items_ = columns
         # float32 halves the cost of the inversion; with the l2 ridge it is well conditioned
-        gram = (kept.T @ kept).toarray().astype(np.float32, copy=False)
+        gram = gram.astype(np.float32, copy=False)
         gram[np.diag_indices_from(gram)] += self.l2
         # one BLAS thread: on a shared 2-core machine OpenBLAS's spinning workers made the
         # inversion two to five times slower than a single thread. The gram and its inverse are

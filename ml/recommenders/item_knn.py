@@ -7,7 +7,7 @@ from scipy import sparse
 from ml.recommenders.base import CELLS_PER_BATCH, DenseBlock, Recommender, ScoreBlock, \
     dense_item_space, sparse_lookup, within_row_rank
 from ml.recommenders.interactions import InteractionMatrix
-from ml.recommenders.similarity import pruned_cosine, similar_items_from_sparse
+from ml.recommenders.similarity import pruned_cosine_and_gram, similar_items_from_sparse
 
 
 class ItemKNNRecommender(Recommender):
@@ -24,11 +24,24 @@ class ItemKNNRecommender(Recommender):
         self.neighbours = neighbours
 
     def _fit(self, matrix: InteractionMatrix) -> None:
+        self._fit_counting(matrix, None)
+
+    def fit_with_gram(self, matrix: InteractionMatrix, gram_columns: np.ndarray) -> np.ndarray:
+        """:meth:`fit_matrix`, also returning how many customers bought each pair of the items at
+        ``gram_columns`` (dense float32), counted by the same pass over the item pairs: what
+        EASE inverts (EASERecommender.fit_with_gram)."""
+        self.matrix_ = matrix
+        return self._fit_counting(matrix, gram_columns)
+
+    def _fit_counting(self, matrix: InteractionMatrix, gram_columns: np.ndarray | None
+                      ) -> np.ndarray | None:
         self.binary_ = matrix.binary()
         # column j: item j's similarities to its neighbours (CSC: columns are cheap to select)
-        self.similarity_ = pruned_cosine(self.binary_, self.neighbours)
+        self.similarity_, gram = pruned_cosine_and_gram(self.binary_, self.neighbours,
+                                                        gram_columns)
         self.dense_columns_ = dense_item_space(matrix)
         self._dense_similarity = self.similarity_[:, self.dense_columns_].tocsr()
+        return gram
 
     def score_block(self, rows: np.ndarray) -> ScoreBlock:
         # Only the neighbours of a customer's items get a score (similarities are positive, so

@@ -28,22 +28,43 @@ def pruned_cosine(vectors: sparse.csr_matrix, neighbours: int) -> sparse.csc_mat
     (items sharing a customer), not items x items. The diagonal (an item with itself) is left out.
     Ties go to the lower item index.
     """
-    vectors = sparse.csc_matrix(vectors, dtype=np.float32)
+    return pruned_cosine_and_gram(vectors, neighbours, None)[0]
+
+
+def pruned_cosine_and_gram(vectors: sparse.csr_matrix, neighbours: int,
+                           gram_columns: np.ndarray | None
+                           ) -> tuple[sparse.csc_matrix, np.ndarray | None]:
+    """:func:`pruned_cosine`, and the dot products of the columns at ``gram_columns`` (sorted)
+    with each other (dense, float32), taken from the same products: for who-bought-what, the
+    co-occurrence counts EASE inverts, which cost it a second pass over every customer's item
+    pairs (ml.recommenders.hybrid fits the two models so)."""
+    by_row = sparse.csr_matrix(vectors, dtype=np.float32)
+    vectors = by_row.tocsc()
     norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=0)).ravel())
     inverse_norms = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    normalised = sparse.csc_matrix(vectors @ sparse.diags(inverse_norms.astype(np.float32)))
-    by_row = normalised.tocsr()
     n_items = vectors.shape[1]
     # a block holds at most chunk x items similarities (4M: 16 MB of float32)
     chunk_size = max(1, min(ITEM_CHUNK_SIZE, 4_000_000 // max(n_items, 1)))
+    gram, gram_position = None, None
+    if gram_columns is not None:
+        # pairs that never share a customer are in no block: they stay 0
+        gram = np.zeros((len(gram_columns), len(gram_columns)), dtype=np.float32)
+        gram_position = np.full(n_items, -1, dtype=np.int64)
+        gram_position[gram_columns] = np.arange(len(gram_columns))
 
     def chunk_neighbours(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         stop = min(start + chunk_size, n_items)
-        # row j of block: similarities of item start + j to every item
-        block = normalised[:, start:stop].T.tocsr() @ by_row
+        # row j of block: dot products of item start + j with every item
+        block = vectors[:, start:stop].T.tocsr() @ by_row
+        rows = np.repeat(np.arange(stop - start), np.diff(block.indptr))
+        if gram is not None:  # each chunk fills its own rows of the gram
+            in_gram = gram_position[start + rows] >= 0
+            columns = gram_position[block.indices]
+            in_gram &= columns >= 0
+            gram[gram_position[start + rows[in_gram]], columns[in_gram]] = block.data[in_gram]
+        block.data *= inverse_norms[start + rows] * inverse_norms[block.indices]
         # the diagonal and non-positive entries dropped in place: rebuilding the block from
         # coordinates sorted every row again (a tenth of item-kNN's fit at 42M events)
-        rows = np.repeat(np.arange(stop - start), np.diff(block.indptr))
         block.data[(rows + start == block.indices) | ~(block.data > 0)] = 0
         if block.nnz >= DENSE_BLOCK_SHARE * block.shape[0] * block.shape[1]:
             # most items share a customer with most others (the wholesale source): a dense
@@ -57,8 +78,10 @@ def pruned_cosine(vectors: sparse.csr_matrix, neighbours: int) -> sparse.csc_mat
     # the chunks are independent: on every core (the hybrid fits item-kNN beside its other
     # components, which finish first at scale)
     rows, cols, values = zip(*in_threads(chunk_neighbours, range(0, n_items, chunk_size)))
-    return sparse.csc_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(n_items, n_items), dtype=np.float32)
+    similarity = sparse.csc_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n_items, n_items), dtype=np.float32)
+    return similarity, gram
 
 
 def similar_items_from_sparse(similarity: sparse.spmatrix, item_ids: np.ndarray, product_ids,
