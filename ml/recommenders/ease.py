@@ -40,12 +40,12 @@ class EASERecommender(Recommender):
         """The columns of the ``max_items`` items with most buyers (ties: lower column), sorted."""
         return dense_item_space(matrix, self.max_items)
 
-    def fit_with_gram(self, matrix: InteractionMatrix, gram: np.ndarray) -> Self:
+    def fit_with_gram(self, matrix: InteractionMatrix, columns: np.ndarray, gram: np.ndarray
+                      ) -> Self:
         """:meth:`fit_matrix`, given ``gram``: how many customers bought each pair of the items at
-        :meth:`modelled_columns` (float32, C order; overwritten), as item-kNN's fit counts them
-        (ml.recommenders.similarity.pruned_cosine_and_gram)."""
+        ``columns``, its :meth:`modelled_columns` (float32, C order; overwritten), as item-kNN's
+        fit counts them (ItemKNNRecommender.fit_counting_gram)."""
         self.matrix_ = matrix
-        columns = self.modelled_columns(matrix)
         self._fit_gram(columns, matrix.binary()[:, columns], gram)
         return self
 

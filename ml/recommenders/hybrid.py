@@ -238,9 +238,10 @@ class HybridRecommender(Recommender):
             start = time.perf_counter()
             if paired and name == "item_knn":
                 ease = components["ease"]
-                gram = components[name].fit_with_gram(shared, ease.modelled_columns(shared))
+                columns = ease.modelled_columns(shared)
+                gram = components[name].fit_counting_gram(shared, columns)
                 counted = time.perf_counter()
-                ease.fit_with_gram(shared, gram)
+                ease.fit_with_gram(shared, columns, gram)
                 return {name: counted - start, "ease": time.perf_counter() - counted}
             components[name].fit_matrix(shared)
             return {name: time.perf_counter() - start}

@@ -26,7 +26,8 @@ class ItemKNNRecommender(Recommender):
     def _fit(self, matrix: InteractionMatrix) -> None:
         self._fit_counting(matrix, None)
 
-    def fit_with_gram(self, matrix: InteractionMatrix, gram_columns: np.ndarray) -> np.ndarray:
+    def fit_counting_gram(self, matrix: InteractionMatrix, gram_columns: np.ndarray
+                          ) -> np.ndarray:
         """:meth:`fit_matrix`, also returning how many customers bought each pair of the items at
         ``gram_columns`` (dense float32), counted by the same pass over the item pairs: what
         EASE inverts (EASERecommender.fit_with_gram)."""
