@@ -188,6 +188,19 @@ def test_float_customer_ids_become_integer_keys(corpus_shop):
     assert not any("." in key for key in keys)
 
 
+def test_padded_values_are_read_trimmed(corpus_shop):
+    home, _ = corpus_shop
+    lines = query(home, "select source_order_id, customer_id, product_id, description, country, "
+                        "quantity, unit_price from fct_order_lines "
+                        "where source_order_id in ('549101', '549103') order by 1")
+    assert lines == [
+        ("549101", "online_retail:12371", "online_retail:22423", "REGENCY CAKESTAND 3 TIER",
+         "United Kingdom", 2, 12.75),
+        ("549103", "online_retail:12373", "online_retail:84879", "ASSORTED COLOUR BIRD ORNAMENT",
+         "Norway", 8, 1.69),
+    ]
+
+
 def test_mis_encoded_text_keeps_its_characters(corpus_shop):
     home, _ = corpus_shop
     descriptions = {description for (description,) in query(

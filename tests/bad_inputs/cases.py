@@ -95,6 +95,10 @@ ACCEPTED = [
              quarantined={"missing_country": 1}, warning="the file was probably cut off"),
     Accepted("invoice_lines/ragged_short_line.csv", "online-retail", clean=2,
              quarantined={"missing_country": 1}),
+    # values padded with spaces are trimmed: the second line is the first once trimmed, and a
+    # country of spaces is no country
+    Accepted("invoice_lines/padded_values.csv", "online-retail", clean=2,
+             quarantined={"duplicate_line": 1, "missing_country": 1}),
     Accepted("invoice_lines/mis_encoded_text.csv", "online-retail", clean=2, quarantined={},
              warning="1 byte(s) were not valid UTF-8 (the first on line 3)"),
     Accepted("events/unknown_event_types.csv", "events", clean=2,
