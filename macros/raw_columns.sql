@@ -31,9 +31,9 @@
 
 {#- Text as it was in the file, trimmed, with empty strings as null. Only text that starts or
     ends with a space goes through trim, which writes a copy of every string, even one it leaves
-    as it is: staging the 42M-event log's nine columns took 19-20 s with it on every row, 9-10 s
-    so (BENCHMARKS.md, issue 6, item 33). trim removes spaces only, on DuckDB and Spark alike,
-    so the text is the same. -#}
+    as it is: staging the 42M-event log's nine columns took 19-20 s with trim on every value,
+    9-10 s this way (BENCHMARKS.md, issue 6, item 33). trim removes spaces only, on DuckDB and
+    Spark alike, so the text is the same. -#}
 {% macro clean_text(expr) -%}
     {%- set text = "cast(" ~ expr ~ " as " ~ dbt.type_string() ~ ")" -%}
     nullif(case when {{ text }} like ' %' or {{ text }} like '% ' then trim({{ text }}) else {{ text }} end, '')
