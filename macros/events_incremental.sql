@@ -1,6 +1,6 @@
 {#-
-    The event chain (int_events_validated -> int_events_sessionized -> fct_events -> fct_sessions
-    -> fct_customer_product_activity) is incremental on DuckDB. How an increment is processed:
+    The event chain (int_events_validated -> fct_events, sessionized -> fct_sessions and
+    fct_customer_product_activity) is incremental on DuckDB. How an increment is processed:
 
     1. int_events_batch lists the raw rows this build validates (macros/incremental_batch.sql):
        every row of a raw file not yet loaded, the loaded rows identical to one of them (so a

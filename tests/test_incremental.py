@@ -32,9 +32,8 @@ pytestmark = pytest.mark.slow
 SCHEMAS = ("main", "intermediate", "data_quality")
 # bookkeeping of what a build (re)processed: empty after a full build by design
 NOT_COMPARED = {"int_events_batch", "int_invoice_lines_batch"}
-EVENT_CHAIN = ["intermediate.int_events_validated", "intermediate.int_events_sessionized",
-               "main.fct_events", "main.fct_sessions", "main.fct_customer_product_activity",
-               "main.fct_customer_activity_days",
+EVENT_CHAIN = ["intermediate.int_events_validated", "main.fct_events", "main.fct_sessions",
+               "main.fct_customer_product_activity", "main.fct_customer_activity_days",
                "data_quality.quarantined_rows", "data_quality.source_reconciliation"]
 INVOICES = "online_retail_ii"  # the generated shop's invoice export
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"

@@ -1,6 +1,6 @@
 -- Warns about (and, with store_failures, lists in test_failures) the clean events of this build's
 -- increment dated more than var('event_lookback_days') before the newest event loaded earlier.
--- They are not dropped: int_events_sessionized reopens their users from their time, so the
+-- They are not dropped: fct_events reopens their users from their time, so the
 -- warehouse is the same as a full rebuild's. A warning says that an export arrived very late (or
 -- carries a wrong clock), which an operator may want to know. A full build has no increment.
 

@@ -39,12 +39,12 @@ invoice_lines as (
 
 event_purchases as (
 
-    select sessionized.*
-    from {{ ref('int_events_sessionized') }} as sessionized
+    select fct_events.*
+    from {{ ref('fct_events') }} as fct_events
     inner join ({{ events_reopened() }}) as reopened
-        on sessionized.source_user_id = reopened.source_user_id
-        and sessionized.event_at >= reopened.reopen_from
-    where sessionized.event_type = 'purchase'
+        on fct_events.customer_id = reopened.customer_id
+        and fct_events.event_at >= reopened.reopen_from
+    where fct_events.event_type = 'purchase'
 
 ),
 
@@ -59,7 +59,7 @@ invoice_lines as (
 
 event_purchases as (
 
-    select * from {{ ref('int_events_sessionized') }}
+    select * from {{ ref('fct_events') }}
     where event_type = 'purchase'
 
 ),
@@ -97,14 +97,14 @@ invoice_order_lines as (
 event_order_lines as (
 
     select
-        {{ dbt.concat(["source_system", "':'", "raw_row_id"]) }} as order_line_id,
+        event_id as order_line_id,
         -- a session's purchases form one order
         session_id as order_id,
-        {{ source_key('source_system', 'source_user_id') }} as customer_id,
-        {{ source_key('source_system', 'source_product_id') }} as product_id,
+        customer_id,
+        product_id,
         source_system,
         session_id as source_order_id,
-        source_product_id,
+        {{ dbt.split_part('product_id', "':'", 2) }} as source_product_id,
         category_code as description,
         cast(null as {{ dbt.type_string() }}) as country,
         event_at as ordered_at,
