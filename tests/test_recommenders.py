@@ -483,8 +483,8 @@ def test_content_based_scores_the_same_with_its_vectors_or_profiles_dense_or_spa
     monkeypatch.setattr(content_based, "DENSE_VECTOR_CELLS", 16_000_000)
     monkeypatch.setattr(content_based, "DENSE_PROFILE_SHARE", 2.0)  # never reached: sparse
     sparse_profiles = ContentBasedRecommender(grouped_products()).fit(interactions)
-    assert isinstance(dense._dense_space.vectors_t, np.ndarray)
-    assert not isinstance(sparse_held._dense_space.vectors_t, np.ndarray)
+    assert isinstance(dense._dense_space.vectors_t, tuple)
+    assert not isinstance(sparse_held._dense_space.vectors_t, tuple)
     # half the vocabulary is in a profile here, so BLAS multiplies them dense
     assert dense.dense_profiles_ and not sparse_profiles.dense_profiles_
     rows = np.arange(len(dense.matrix_.customer_ids))
@@ -495,6 +495,24 @@ def test_content_based_scores_the_same_with_its_vectors_or_profiles_dense_or_spa
         _, columns, _ = model.score_block(rows, model.search_space(space)).top(3)
         assert set(columns) <= set(space)
 
+
+def test_content_based_scores_sparse_profiles_the_same_with_its_vectors_in_blocks(monkeypatch):
+    from ml.recommenders import content_based
+
+    interactions = purchase_interactions(grouped_shop())
+    monkeypatch.setattr(content_based, "DENSE_PROFILE_SHARE", 2.0)  # never reached: sparse
+    whole = ContentBasedRecommender(grouped_products()).fit(interactions)
+    words = whole.item_vectors_.shape[1]
+    monkeypatch.setattr(content_based, "VECTOR_BLOCK_CELLS", 3 * words)  # 3 items per block
+    blocked = ContentBasedRecommender(grouped_products()).fit(interactions)
+    assert len(whole._dense_space.vectors_t) == 1
+    assert len(blocked._dense_space.vectors_t) == -(-len(blocked.dense_columns_) // 3)
+    rows = np.arange(len(whole.matrix_.customer_ids))
+    np.testing.assert_array_equal(blocked.score_rows(rows), whole.score_rows(rows))
+    # dense profiles go to BLAS whole, which blocks the product itself
+    monkeypatch.setattr(content_based, "DENSE_PROFILE_SHARE", 0.0)
+    dense_profiles = ContentBasedRecommender(grouped_products()).fit(interactions)
+    assert dense_profiles.dense_profiles_ and len(dense_profiles._dense_space.vectors_t) == 1
 
 # scoring at scale: sparse top-k, bounded dense item space
 
