@@ -24,7 +24,7 @@ DENSE_VECTOR_CELLS = 16_000_000
 # core's L2 cache here): a batch's sparse profiles read the same few word rows of a block for
 # every customer, so each block stays in cache while the batch is scored against it. The score
 # blocks of 20,000 customers of the generated 42M shop's event source (939 words, 10,000 items)
-# took 0.63-0.66 s on one thread, the same scores; 0.80-0.82 s as one C-ordered array, and
+# took 0.63-0.70 s on one thread, the same scores; 0.80-0.82 s as one C-ordered array, and
 # 1.00-1.22 s as the Fortran-ordered array scipy's toarray gives, which scipy copied every batch.
 VECTOR_BLOCK_CELLS = 512 * 1024
 # Customer profiles at least this full (share of the vocabulary, measured on PROFILE_SAMPLE
