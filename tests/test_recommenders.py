@@ -514,6 +514,7 @@ def test_content_based_scores_sparse_profiles_the_same_with_its_vectors_in_block
     dense_profiles = ContentBasedRecommender(grouped_products()).fit(interactions)
     assert dense_profiles.dense_profiles_ and len(dense_profiles._dense_space.vectors_t) == 1
 
+
 # scoring at scale: sparse top-k, bounded dense item space
 
 @pytest.mark.parametrize("stored", [0, 1, 500])
