@@ -11,7 +11,9 @@ an increment, and prints and records:
 - the floor: one plain DuckDB query that reads the same raw events and aggregates them per user,
   run in this process on the same files, and the SQL layer's time as a multiple of it.
 
-Every figure is the median of ``repeats`` runs. Each stage runs in a process of its own (the CLI a
+Every figure is the median of ``repeats`` runs; a second table lists every run's seconds, and
+a size of 42M events or more is checked against the issue's targets (4x the floor, 900 s,
+12 GB, a tenth of the whole build for the daily load). Each stage runs in a process of its own (the CLI a
 user would run), so its peak memory is that process tree's. The SQL layer is timed alone, as
 `globalshop build --selector sql_layer --full-refresh` (every model and test but the Python
 models and what reads them), just before the whole build: inside one `dbt build` its last tests
@@ -55,6 +57,13 @@ MARKER_START = "<!-- bench:start -->"
 MARKER_END = "<!-- bench:end -->"
 MARKERS = (MARKER_START, MARKER_END)
 SQL_ONLY_MARKERS = ("<!-- bench-sql:start -->", "<!-- bench-sql:end -->")
+WHOLE_BUILD_STAGE = "dbt build (whole)"
+# The issue's targets (issue 6), checked on every size of at least TARGET_EVENTS_MILLIONS
+TARGET_EVENTS_MILLIONS = 42
+TARGET_FLOOR_MULTIPLE = 4.0
+TARGET_WHOLE_BUILD_SECONDS = 900.0
+TARGET_PEAK_MB = 12 * 1024
+TARGET_INCREMENT_SHARE = 0.10
 FLOOR_QUERY = """
     select user_id, count(*) as events, count(distinct product_id) as products,
            min(event_time) as first_event, max(event_time) as last_event,
@@ -208,13 +217,13 @@ def bench_size(events_millions: float, repeats: int, root: Path,
 
         if not sql_only:
             run = run_stage(["build", "--full-refresh"], home, logs / "build.log")
-            result.add("dbt build (whole)", run.seconds, run.peak_mb)
+            result.add(WHOLE_BUILD_STAGE, run.seconds, run.peak_mb)
             for stage, seconds in ml_job_times(home / "target" / "run_results.json",
                                                python_model_names()).items():
                 result.add(stage, seconds)
             run = run_stage(["report"], home, logs / "report.log")
             result.add("report", run.seconds, run.peak_mb)
-        last = "SQL layer" if sql_only else "dbt build (whole)"
+        last = "SQL layer" if sql_only else WHOLE_BUILD_STAGE
         print(f"  {events_millions:g}M events, run {repeat + 1}/{repeats}: {last} "
               f"{result.stages[last][-1]:.0f} s", flush=True)
     return result
@@ -253,10 +262,10 @@ def markdown(results: list[SizeResult], repeats: int, command: str) -> str:
         "daily load: events (days) / invoice lines": lambda r: f"{r.increment_events:,} ({r.increment_days}) / {r.increment_order_lines:,}",
         "SQL layer / floor query": lambda r: f"{r.median('SQL layer') / r.median('floor query'):.1f}x",
         "SQL layer, raw rows per second": lambda r: f"{(r.raw_events + r.raw_order_lines) / r.median('SQL layer'):,.0f}",
-        "whole build, raw rows per second": lambda r: f"{r.whole_rows / r.median('dbt build (whole)'):,.0f}",
+        "whole build, raw rows per second": lambda r: f"{r.whole_rows / r.median(WHOLE_BUILD_STAGE):,.0f}",
         # flat across sizes when time grows linearly with rows
-        "whole build, seconds per million raw rows": lambda r: f"{r.median('dbt build (whole)') / (r.whole_rows / 1e6):.1f}",
-        "increment (SQL layer) / whole build": lambda r: f"{r.median(INCREMENT_STAGE) / r.median('dbt build (whole)'):.1%}",
+        "whole build, seconds per million raw rows": lambda r: f"{r.median(WHOLE_BUILD_STAGE) / (r.whole_rows / 1e6):.1f}",
+        "increment (SQL layer) / whole build": lambda r: f"{r.median(INCREMENT_STAGE) / r.median(WHOLE_BUILD_STAGE):.1%}",
     }
     for label, value in derived.items():
         cells = []
@@ -266,7 +275,42 @@ def markdown(results: list[SizeResult], repeats: int, command: str) -> str:
             except KeyError:  # a stage it divides by was not run (--sql-only)
                 cells.append("-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if repeats > 1:
+        lines += ["", "Every run, in the order run (seconds):", "", header,
+                  "| --- |" + " ---: |" * len(results)]
+        for stage in stages:
+            cells = [" / ".join(f"{seconds:,.1f}" for seconds in result.stages[stage])
+                     if stage in result.stages else "-" for result in results]
+            lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+        cells = [" / ".join(f"{peak:,.0f}" for peak in result.peaks[WHOLE_BUILD_STAGE])
+                 if WHOLE_BUILD_STAGE in result.peaks else "-" for result in results]
+        lines.append(f"| {WHOLE_BUILD_STAGE}: peak MB | " + " | ".join(cells) + " |")
+    lines += [target_line(result) for result in results
+              if result.events_millions >= TARGET_EVENTS_MILLIONS]
     return "\n".join(lines)
+
+
+def target_line(result: SizeResult) -> str:
+    """The issue's targets against this size's medians, each met or not (the whole build's
+    targets are left out of a ``--sql-only`` run)."""
+    multiple = result.median("SQL layer") / result.median("floor query")
+    checks = [f"SQL layer within {TARGET_FLOOR_MULTIPLE:g}x the floor: {multiple:.1f}x, "
+              + met(multiple <= TARGET_FLOOR_MULTIPLE)]
+    if WHOLE_BUILD_STAGE in result.stages:
+        whole, peak = result.median(WHOLE_BUILD_STAGE), result.peak(WHOLE_BUILD_STAGE)
+        share = result.median(INCREMENT_STAGE) / whole
+        checks += [f"whole build under {TARGET_WHOLE_BUILD_SECONDS:,.0f} s: {whole:,.0f} s, "
+                   + met(whole < TARGET_WHOLE_BUILD_SECONDS),
+                   f"its peak memory under {TARGET_PEAK_MB:,} MB: {peak:,.0f} MB, "
+                   + met(peak < TARGET_PEAK_MB),
+                   f"the daily load under {TARGET_INCREMENT_SHARE:.0%} of the whole build: "
+                   f"{share:.1%}, " + met(share < TARGET_INCREMENT_SHARE)]
+    return (f"\nTargets at {result.events_millions:g}M events (medians): " + "; ".join(checks)
+            + ".")
+
+
+def met(condition: bool) -> str:
+    return "met" if condition else "not met"
 
 
 def record(table: str, benchmarks: Path,

@@ -39,6 +39,28 @@ def test_the_table_reports_medians_and_ratios_and_is_recorded_between_markers(tm
     assert text.count(bench.MARKER_START) == 1 and "kept" in text and "21.0" in text
 
 
+def test_the_table_lists_every_run_and_checks_the_targets_at_42m_events():
+    small = bench.SizeResult(events_millions=1, scale=1.0, raw_events=1_000_000)
+    large = bench.SizeResult(events_millions=42, scale=42.0, raw_events=42_000_000)
+    for seconds, peak in [(1_000, 11_000), (880, 12_500), (950, 10_000)]:
+        for result, share in [(small, 0.01), (large, 1.0)]:
+            result.add(bench.WHOLE_BUILD_STAGE, seconds * share, peak * share)
+            result.add("SQL layer", 300.0 * share)
+            result.add("floor query", 10.0 * share)
+            result.add(bench.INCREMENT_STAGE, 60.0 * share)
+    table = bench.markdown([small, large], 3, "globalshop bench --events 1 42")
+    assert "| dbt build (whole) | 10.0 / 8.8 / 9.5 | 1,000.0 / 880.0 / 950.0 |" in table
+    assert "| dbt build (whole): peak MB | 110 / 125 / 100 | 11,000 / 12,500 / 10,000 |" in table
+    targets = [line for line in table.splitlines() if line.startswith("Targets")]
+    # the medians: 950 s, 11,000 MB, 30x the floor, 60 s of 950; only the 42M shop is checked
+    assert targets == [
+        "Targets at 42M events (medians): SQL layer within 4x the floor: 30.0x, not met; "
+        "whole build under 900 s: 950 s, not met; its peak memory under 12,288 MB: 11,000 MB, "
+        "met; the daily load under 10% of the whole build: 6.3%, met."]
+    one_run = bench.markdown([large], 1, "globalshop bench --events 42 --repeats 1")
+    assert "Every run" not in one_run
+
+
 def test_the_floor_query_reads_the_raw_events(tmp_path):
     import pandas as pd
     folder = tmp_path / "events"
@@ -60,6 +82,8 @@ def test_a_sql_only_run_leaves_the_whole_build_rows_empty_and_has_markers_of_its
     table = bench.markdown([result], 1, "globalshop bench --events 42 --sql-only")
     assert "| SQL layer / floor query | 40.0x |" in table
     assert "| increment (SQL layer) / whole build | - |" in table
+    assert table.endswith("Targets at 42M events (medians): SQL layer within 4x the floor: "
+                          "40.0x, not met.")
     benchmarks = tmp_path / "BENCHMARKS.md"
     bench.record("full table", benchmarks)
     bench.record(table, benchmarks, bench.SQL_ONLY_MARKERS)
