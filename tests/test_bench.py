@@ -61,6 +61,17 @@ def test_the_table_lists_every_run_and_checks_the_targets_at_42m_events():
     assert "Every run" not in one_run
 
 
+def test_a_stage_s_peak_memory_is_its_own_not_the_benchmark_s(tmp_path):
+    """A process started by this one would begin at this one's peak (Linux), here above 400 MB
+    once the array below is written."""
+    import numpy as np
+
+    held = np.ones(400 * 2 ** 20 // 8)
+    run = bench.run_stage(["--help"], tmp_path, tmp_path / "help.log")
+    assert "usage: globalshop" in (tmp_path / "help.log").read_text()
+    assert 0 < run.peak_mb < 300 < held.nbytes / 2 ** 20
+
+
 def test_the_floor_query_reads_the_raw_events(tmp_path):
     import pandas as pd
     folder = tmp_path / "events"
