@@ -13,13 +13,13 @@ an increment, and prints and records:
 
 Every figure is the median of ``repeats`` runs; a second table lists every run's seconds, and
 a size of 42M events or more is checked against the issue's targets (4x the floor, 900 s,
-12 GB, a tenth of the whole build for the daily load). Each stage runs in a process of its own (the CLI a
-user would run), so its peak memory is that process tree's. The SQL layer is timed alone, as
-`globalshop build --selector sql_layer --full-refresh` (every model and test but the Python
-models and what reads them), just before the whole build: inside one `dbt build` its last tests
-can wait behind the Python models for dbt's two threads, so no span of that build is its time.
-An ML job's time is its node's execution time in the whole build's run_results.json (jobs run
-two at a time, as dbt's default threads say).
+12 GB, a tenth of the whole build for the daily load). Each stage runs in a process of its own
+(the CLI a user would run), so its peak memory is that process tree's. The SQL layer is timed
+alone, as `globalshop build --selector sql_layer --full-refresh` (every model and test but the
+Python models and what reads them), just before the whole build: inside one `dbt build` its last
+tests can wait behind the Python models for dbt's two threads, so no span of that build is its
+time. An ML job's time is its node's execution time in the whole build's run_results.json (jobs
+run two at a time, as dbt's default threads say).
 
 With ``--sql-only`` the whole build and the report are left out: generate, floor, SQL layer and
 increment only, for a size whose whole build would take too long to run here (at 42M events,
@@ -117,9 +117,9 @@ def run_stage(arguments: list[str], home: Path, log: Path) -> Run:
 
     The peak is the largest resident set of the process and the children it waited for (dbt, and
     its Python models, which run inside dbt's process). The command is started by a helper process
-    spawned for it: Linux starts a new process's peak at the peak of the process it was forked
-    from, and this one holds gigabytes once it has run the floor query over a large shop (the 42M
-    shop's report and generation were given this process's 4.0-4.4 GB)."""
+    spawned for it: Linux gives a process started by ``vfork``, as ``subprocess`` starts one, the
+    peak of the process that started it, and this one holds gigabytes once it has run the floor
+    query over a large shop (the 42M shop's report and generation were given its 4.0-4.4 GB)."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as helper:
         return helper.submit(run_stage_here, arguments, home, log).result()
 
