@@ -32,7 +32,6 @@ Results go to ``<home>/bench-results.json`` and, as a table, into BENCHMARKS.md 
 import argparse
 import json
 import math
-import multiprocessing
 import os
 import platform
 import re
@@ -41,7 +40,6 @@ import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -60,6 +58,11 @@ MARKER_END = "<!-- bench:end -->"
 MARKERS = (MARKER_START, MARKER_END)
 SQL_ONLY_MARKERS = ("<!-- bench-sql:start -->", "<!-- bench-sql:end -->")
 WHOLE_BUILD_STAGE = "dbt build (whole)"
+# What run_stage runs in a new interpreter: the stage, then its Run as JSON
+STAGE_HELPER = ("import dataclasses, json, sys; from pathlib import Path; "
+                "from ml.bench import run_stage_here; "
+                "run = run_stage_here(json.loads(sys.argv[1]), *map(Path, sys.argv[2:])); "
+                "print(json.dumps(dataclasses.asdict(run)))")
 # The issue's targets (issue 6), checked on every size of at least TARGET_EVENTS_MILLIONS
 TARGET_EVENTS_MILLIONS = 42
 TARGET_FLOOR_MULTIPLE = 4.0
@@ -116,12 +119,16 @@ def run_stage(arguments: list[str], home: Path, log: Path) -> Run:
     """Run a `globalshop` command for the shop at ``home``; its wall time and peak memory.
 
     The peak is the largest resident set of the process and the children it waited for (dbt, and
-    its Python models, which run inside dbt's process). The command is started by a helper process
-    spawned for it: Linux gives a process started by ``vfork``, as ``subprocess`` starts one, the
-    peak of the process that started it, and this one holds gigabytes once it has run the floor
-    query over a large shop (the 42M shop's report and generation were given its 4.0-4.4 GB)."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as helper:
-        return helper.submit(run_stage_here, arguments, home, log).result()
+    its Python models, which run inside dbt's process). The command is started by a new
+    interpreter (``STAGE_HELPER``): Linux gives a process started by ``vfork``, as ``subprocess``
+    starts one, the peak of the process that started it, and this one holds gigabytes once it
+    has run the floor query over a large shop (the 42M shop's report and generation were given
+    its 4.0-4.4 GB)."""
+    helper = subprocess.run([sys.executable, "-c", STAGE_HELPER, json.dumps(arguments), str(home),
+                             str(log)], capture_output=True, text=True, cwd=paths.PROJECT_DIR)
+    if helper.returncode != 0:
+        raise RuntimeError(helper.stderr.strip().splitlines()[-1].removeprefix("RuntimeError: "))
+    return Run(**json.loads(helper.stdout))
 
 
 def run_stage_here(arguments: list[str], home: Path, log: Path) -> Run:
