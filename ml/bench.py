@@ -126,8 +126,10 @@ def run_stage(arguments: list[str], home: Path, log: Path) -> Run:
     its 4.0-4.4 GB)."""
     helper = subprocess.run([sys.executable, "-c", STAGE_HELPER, json.dumps(arguments), str(home),
                              str(log)], capture_output=True, text=True, cwd=paths.PROJECT_DIR)
-    if helper.returncode != 0:
-        raise RuntimeError(helper.stderr.strip().splitlines()[-1].removeprefix("RuntimeError: "))
+    if helper.returncode != 0:  # the stage failed (run_stage_here's error), or its helper did
+        errors = helper.stderr.strip().splitlines() or [
+            f"the helper of `globalshop {' '.join(arguments)}` ended by exit {helper.returncode}"]
+        raise RuntimeError(errors[-1].removeprefix("RuntimeError: "))
     return Run(**json.loads(helper.stdout))
 
 

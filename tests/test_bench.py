@@ -70,6 +70,8 @@ def test_a_stage_s_peak_memory_is_its_own_not_the_benchmark_s(tmp_path):
     run = bench.run_stage(["--help"], tmp_path, tmp_path / "help.log")
     assert "usage: globalshop" in (tmp_path / "help.log").read_text()
     assert 0 < run.peak_mb < 300 < held.nbytes / 2 ** 20
+    with pytest.raises(RuntimeError, match=r"`globalshop no-such-command` failed \(exit 2\)"):
+        bench.run_stage(["no-such-command"], tmp_path, tmp_path / "failed.log")
 
 
 def test_the_floor_query_reads_the_raw_events(tmp_path):
