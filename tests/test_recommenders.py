@@ -830,6 +830,21 @@ def test_hybrid_tunes_and_scores_the_same_in_batches_of_any_size(monkeypatch):
     pd.testing.assert_frame_equal(*recommended)
 
 
+def test_dense_scores_of_a_customer_do_not_depend_on_the_batch_size():
+    # BLAS sums a product of 7 rows in another order than one of 300 (a plain `@` fails this on
+    # this machine's OpenBLAS): ALS's and the content model's scores go through
+    # row_stable_product, so a customer's scores are the same bits in any batch
+    random = np.random.default_rng(0)
+    customers = random.random((300, 64), dtype=np.float32)
+    items = np.ascontiguousarray(random.random((3_000, 64), dtype=np.float32)).T
+    whole = ml_base.row_stable_product(customers, items)
+    for rows in (1, 7, 100):
+        batched = np.vstack([ml_base.row_stable_product(customers[start:start + rows], items)
+                             for start in range(0, len(customers), rows)])
+        assert np.array_equal(batched, whole)
+    np.testing.assert_allclose(whole, customers @ items, rtol=1e-6)
+
+
 def test_hybrid_scores_the_same_on_one_thread_and_on_several(monkeypatch):
     # batches of 16 customers, so tuning and scoring both run several batches side by side
     monkeypatch.setattr(ml_base, "MAX_BATCH_ROWS", 16)

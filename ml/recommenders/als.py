@@ -9,7 +9,7 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from ml.recommenders.base import CELLS_PER_BATCH, DenseBlock, Recommender, ScoreBlock, \
-    dense_item_space
+    dense_item_space, row_stable_product
 from ml.recommenders.interactions import InteractionMatrix, object_index
 from ml.recommenders.similarity import pruned_cosine, similar_items_from_sparse
 
@@ -125,7 +125,7 @@ class ALSRecommender(Recommender):
         def pair_scores(positions: np.ndarray, columns: np.ndarray) -> np.ndarray:
             return np.einsum("ij,ij->i", users[positions], self.item_factors_[columns])
 
-        return DenseBlock(users @ self.dense_factors_.T, self.dense_columns_,
+        return DenseBlock(row_stable_product(users, self.dense_factors_.T), self.dense_columns_,
                           len(self.item_factors_), pair_scores)
 
     def batch_size(self) -> int:

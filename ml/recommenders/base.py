@@ -41,6 +41,8 @@ MAX_DENSE_ITEMS = 10_000
 MAX_BATCH_ROWS = 20_000
 # Columns per group whose maxima bound a row's k-th best value (see top_k_dense)
 TOP_K_GROUP_WIDTH = 16
+# Rows per BLAS call of a dense product of scores (see row_stable_product)
+ROWS_PER_PRODUCT = 64
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -248,6 +250,27 @@ def in_threads(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
         return [function(item) for item in items]
     with threadpool_limits(1, "blas"), ThreadPoolExecutor(threads) as pool:
         return list(pool.map(function, items))
+
+
+def row_stable_product(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``left @ right`` for dense float32 matrices, ``ROWS_PER_PRODUCT`` rows of ``left`` per BLAS
+    call, the last call's rows padded with zeros.
+
+    OpenBLAS chooses its kernel, and with it the order in which a dot product is summed, by the
+    shapes of the matrices. A customer's scores computed in a batch of 7 customers then differed
+    in their last bit from the same scores in a batch of 300, and a ranker's tree could split
+    them apart: a recommendation depended on the batch size. Calls of one shape give every row
+    the same sums whatever the batch.
+    """
+    rows = len(left)
+    padded = np.zeros((-(-rows // ROWS_PER_PRODUCT) * ROWS_PER_PRODUCT, left.shape[1]),
+                      dtype=np.float32)
+    padded[:rows] = left
+    product = np.empty((len(padded), right.shape[1]), dtype=np.float32)
+    for start in range(0, len(padded), ROWS_PER_PRODUCT):
+        np.matmul(padded[start:start + ROWS_PER_PRODUCT], right,
+                  out=product[start:start + ROWS_PER_PRODUCT])
+    return product[:rows]
 
 
 def dense_item_space(matrix: InteractionMatrix, max_items: int = MAX_DENSE_ITEMS) -> np.ndarray:

@@ -13,7 +13,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ml.recommenders.base import CELLS_PER_BATCH, DenseBlock, Recommender, ScoreBlock, \
-    dense_item_space
+    dense_item_space, row_stable_product
 from ml.recommenders.interactions import InteractionMatrix, require_columns
 from ml.recommenders.similarity import similar_items_frame
 
@@ -127,7 +127,9 @@ class ContentBasedRecommender(Recommender):
             scores = np.empty((len(rows), len(columns)), dtype=np.float32)
             start = 0
             for block in vectors_t:
-                scores[:, start:start + block.shape[1]] = batch_profiles @ block
+                scores[:, start:start + block.shape[1]] = (
+                    row_stable_product(batch_profiles, block) if self.dense_profiles_
+                    else batch_profiles @ block)
                 start += block.shape[1]
         return DenseBlock(scores, columns, len(self.item_ids), pair_scores)
 
