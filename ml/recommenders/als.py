@@ -35,11 +35,12 @@ class ALSRecommender(Recommender):
     of the other customers' (then every item's), so with a fixed ``random_state`` the factors are
     the same bit for bit on any thread count.
 
-    ``iterations`` is 6 and ``warm_iterations`` 3: on the test windows of Online Retail and of
-    the generated shop's two sources (scale 1), ALS alone scored NDCG@10 0.280, 0.297 and 0.167
-    with them against 0.282, 0.294 and 0.165 with 10 and 5 (implicit's default is 15): 12
-    sweeps over the tuning, test and serving fits instead of 20, and ALS is the longest of the
-    hybrid's fits at 42M events (BENCHMARKS.md, issue 6, item 23).
+    ``iterations`` is 4 and ``warm_iterations`` 2 (implicit's default is 15): 8 sweeps over the
+    hybrid's tuning, test and serving fits, of which ALS is the longest at 42M events. Against 6
+    and 3, ALS alone scored NDCG@10 0.282 against 0.281 on Online Retail's test window, 0.190
+    against 0.199 and 0.306 against 0.298 on the generated scale-1 shop's event and wholesale
+    sources, 0.0186 against 0.0171 and 0.2069 against 0.2022 on the 42M shop's; the hybrid moved
+    by less than a change of its rankers' seed moves it (BENCHMARKS.md, issue 6, items 23 and 37).
 
     ``cg_steps`` is 2, not implicit's 3: each customer's and item's factors are solved by fewer
     conjugate-gradient steps per sweep, a sweep of the 42M shop's event source (5.3M customers)
@@ -55,8 +56,8 @@ class ALSRecommender(Recommender):
     name = "als"
 
     def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 1.0,
-                 iterations: int = 6, random_state: int = 42, num_threads: int = 1,
-                 warm_iterations: int = 3, cg_steps: int = 2):
+                 iterations: int = 4, random_state: int = 42, num_threads: int = 1,
+                 warm_iterations: int = 2, cg_steps: int = 2):
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
