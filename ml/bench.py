@@ -82,7 +82,7 @@ FLOOR_QUERY = """
     group by user_id
 """
 
-LEAST_SQL_WORK = [
+LEAST_SQL_WRITES = [
     # each event typed, with its session: a gap over the timeout starts one, as in fct_events
     """create table events as
     with typed as (
@@ -102,12 +102,14 @@ LEAST_SQL_WORK = [
                rows between unbounded preceding and current row) as session_started_at
     from gaps""",
     "create table invoice_lines as select * from read_parquet('{lines}')",
-    """select hash(event_time, event_type, product_id, category_id, category_code, brand, price,
+]
+EVENT_DUPLICATE_SEARCH = """
+    select hash(event_time, event_type, product_id, category_id, category_code, brand, price,
                 user_id, user_session) as key_hash
     from read_parquet('{events}')
     group by key_hash
-    having count(*) > 1""",
-]
+    having count(*) > 1
+"""
 
 
 @dataclass
@@ -224,13 +226,12 @@ def run_least_sql_work(connection: duckdb.DuckDBPyConnection, raw_dir: Path) -> 
     ``invoice_lines``; return how many distinct raw event rows occur more than once."""
     timeout_seconds = 60 * yaml.safe_load((paths.PROJECT_DIR / "dbt_project.yml").read_text())[
         "vars"]["session_timeout_minutes"]
-    *writes, duplicate_search = [
-        query.format(events=raw_dir / "events" / "*.parquet",
-                     lines=raw_dir / "online_retail_ii" / "*.parquet",
-                     timeout_seconds=timeout_seconds) for query in LEAST_SQL_WORK]
-    for query in writes:
-        connection.execute(query)
-    return len(connection.execute(duplicate_search).fetchall())
+    events = raw_dir / "events" / "*.parquet"
+    for query in LEAST_SQL_WRITES:
+        connection.execute(query.format(events=events,
+                                        lines=raw_dir / "online_retail_ii" / "*.parquet",
+                                        timeout_seconds=timeout_seconds))
+    return len(connection.execute(EVENT_DUPLICATE_SEARCH.format(events=events)).fetchall())
 
 
 def count_rows(raw_dir: Path, folder: str) -> int:
